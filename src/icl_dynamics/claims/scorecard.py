@@ -1,0 +1,57 @@
+"""The reproduction scorecard: one row per checked claim, written to ``results/claims.csv``.
+
+Columns (DESIGN.md): ``claim, experiment, metric, value, threshold, verdict, note`` with verdict in
+{reproduced, partial, not_reproduced}. Each experiment writes its rows to ``results/claims/<exp>.csv``;
+the ``claims`` rule concatenates them in claim order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["claim", "experiment", "metric", "value", "threshold", "verdict", "note"]
+VERDICTS = ("reproduced", "partial", "not_reproduced")
+CLAIM_ORDER = ["L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N2", "N3", "G1", "G2"]
+
+
+@dataclass
+class ClaimRow:
+    """One scorecard row. ``value`` and ``threshold`` are numbers; ``note`` says what was measured."""
+
+    claim: str
+    experiment: str
+    metric: str
+    value: float
+    threshold: float
+    verdict: str
+    note: str
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} not in {VERDICTS}")
+
+
+def write_rows(rows: list[ClaimRow], path: str | Path) -> pd.DataFrame:
+    """Write rows as CSV with the scorecard's columns."""
+    frame = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def merge_tables(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
+    """Concatenate per-experiment tables into the scorecard, ordered by claim id."""
+    frames = [pd.read_csv(p) for p in paths]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    missing = set(COLUMNS) - set(frame.columns)
+    if missing:
+        raise ValueError(f"claim tables lack columns {sorted(missing)}")
+    order = {c: i for i, c in enumerate(CLAIM_ORDER)}
+    frame = frame.sort_values("claim", key=lambda s: s.map(lambda c: order.get(c, len(order))), kind="stable")
+    frame = frame[COLUMNS]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    return frame
