@@ -1,1 +1,66 @@
-"""measures subpackage."""
+"""Macroscopic measures of weight matrices over training (PAPER.md section 5).
+
+Ranks (:mod:`.ranks`), subspace distance, principal angles and mode strengths (:mod:`.subspace`),
+factored per-head circuits (:mod:`.circuits`, :mod:`.svd`), autocorrelation curvature
+(:mod:`.curvature`), transition detection (:mod:`.events`), config helpers (:mod:`.settings`), the
+combined measures table (:mod:`.summary`) and the ``icl-measures`` command (:mod:`.cli`).
+"""
+
+from icl_dynamics.measures.circuits import (
+    ov_circuit_singular_values,
+    ov_circuit_svd,
+    qk_circuit_singular_values,
+    qk_circuit_svd,
+    split_heads,
+)
+from icl_dynamics.measures.curvature import autocorrelation_curvature
+from icl_dynamics.measures.events import Transition, detect_transition
+from icl_dynamics.measures.ranks import (
+    effective_rank,
+    effective_rank_from_singular_values,
+    marginal_effective_rank,
+    marginal_effective_rank_from_singular_values,
+    singular_values,
+    stable_rank,
+    stable_rank_from_singular_values,
+)
+from icl_dynamics.measures.settings import curvature_kwargs, measures_section, transition_kwargs
+from icl_dynamics.measures.subspace import (
+    mode_strengths,
+    mode_strengths_from_svd,
+    principal_angles,
+    subspace_distance,
+    subspace_distance_from_svd,
+)
+from icl_dynamics.measures.summary import measures_table, spectral_measures
+from icl_dynamics.measures.svd import SVD, factored_svd, thin_svd
+
+__all__ = [
+    "SVD",
+    "Transition",
+    "autocorrelation_curvature",
+    "curvature_kwargs",
+    "detect_transition",
+    "effective_rank",
+    "effective_rank_from_singular_values",
+    "factored_svd",
+    "marginal_effective_rank",
+    "marginal_effective_rank_from_singular_values",
+    "measures_section",
+    "measures_table",
+    "mode_strengths",
+    "mode_strengths_from_svd",
+    "ov_circuit_singular_values",
+    "ov_circuit_svd",
+    "principal_angles",
+    "qk_circuit_singular_values",
+    "qk_circuit_svd",
+    "singular_values",
+    "spectral_measures",
+    "split_heads",
+    "stable_rank",
+    "stable_rank_from_singular_values",
+    "subspace_distance",
+    "subspace_distance_from_svd",
+    "thin_svd",
+]

@@ -1,0 +1,84 @@
+"""All spectral measures of a matrix series at once, and their tidy table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from icl_dynamics.measures.ranks import (
+    effective_rank_from_singular_values,
+    marginal_effective_rank_from_singular_values,
+    stable_rank_from_singular_values,
+)
+from icl_dynamics.measures.subspace import mode_strengths_from_svd, subspace_distance_from_svd
+from icl_dynamics.measures.svd import SVD
+
+TABLE_COLUMNS = ["step", "matrix", "head", "measure", "value"]
+
+
+def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[str, np.ndarray]:
+    """Every spectral measure of a series ``M(t)`` against its final matrix ``M(inf)``, from thin SVDs.
+
+    Dense matrices and factored circuits go through the same code: only their SVDs differ in origin.
+
+    Parameters
+    ----------
+    svd_series : SVD
+        Thin SVD of ``M(t)``, shape (T, ..., m, n) (checkpoints first).
+    svd_final : SVD
+        Thin SVD of ``M(inf)``, shape (..., m, n).
+    settings : dict
+        The validated ``measures:`` section (:func:`icl_dynamics.measures.settings.measures_section`).
+
+    Returns
+    -------
+    dict of str to ndarray of shape (T, ...)
+        ``effective_rank``, ``marginal_effective_rank_k<k>`` for the main and variant ``k``,
+        ``stable_rank``, ``subspace_distance`` and ``mode_strength_<i>`` for i = 1..n_mode_strengths
+        (fewer if the matrix has fewer modes).
+    """
+    s = svd_series.s
+    out = {"effective_rank": effective_rank_from_singular_values(s)}
+    for k in sorted({settings["marginal_rank_k"], settings["marginal_rank_k_variant"]}):
+        out[f"marginal_effective_rank_k{k}"] = marginal_effective_rank_from_singular_values(s, k)
+    out["stable_rank"] = stable_rank_from_singular_values(s)
+    out["subspace_distance"] = subspace_distance_from_svd(svd_series, svd_final, settings["pinv_rtol"])
+    n_modes = min(settings["n_mode_strengths"], svd_final.s.shape[-1])
+    final_top = SVD(svd_final.U[..., :n_modes], svd_final.s[..., :n_modes], svd_final.V[..., :n_modes])
+    strengths = mode_strengths_from_svd(svd_series, final_top)
+    for i in range(n_modes):
+        out[f"mode_strength_{i + 1}"] = strengths[..., i]
+    return out
+
+
+def measures_table(steps, matrix: str, measures: dict[str, np.ndarray], heads: bool) -> pd.DataFrame:
+    """Tidy table (step, matrix, head, measure, value) of :func:`spectral_measures` output.
+
+    Parameters
+    ----------
+    steps : array_like, shape (T,)
+        Checkpoint steps, in the order of the measures' first axis.
+    matrix : str
+        Name of the matrix (state_dict key or circuit name).
+    measures : dict of str to ndarray
+        Arrays of shape (T,) or, with ``heads=True``, (T, heads).
+    heads : bool
+        Whether the second axis of the arrays indexes heads; otherwise ``head`` is left empty.
+    """
+    steps = np.asarray(steps)
+    frames = []
+    for name, values in measures.items():
+        values = values if heads else values[:, None]
+        n_steps, n_heads = values.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "step": np.repeat(steps, n_heads),
+                    "matrix": matrix,
+                    "head": pd.array(np.tile(np.arange(n_heads), n_steps) if heads else [pd.NA] * values.size, dtype="Int64"),
+                    "measure": name,
+                    "value": values.reshape(-1),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[TABLE_COLUMNS]
