@@ -1,0 +1,111 @@
+"""The one-layer grokking transformer of Nanda et al. (2023) (PAPER.md section 8).
+
+Token embedding W_E (vocab, d_model) plus learned positional embedding W_pos (n_ctx, d_model); one
+causal attention layer with explicit per-head weights W_Q, W_K, W_V (heads, d_model, d_head) and
+W_O (heads, d_head, d_model) added to the residual stream; a ReLU MLP W_in (d_model, d_mlp), b_in,
+W_out (d_mlp, d_model), b_out added to the residual stream; unembedding W_U (d_model, n_out). No
+LayerNorm, no attention biases. Per head, the QK circuit is W_Q W_K^T and the OV circuit W_V W_O,
+both (d_model, d_model).
+
+Initialisation [choice]: every weight matrix N(0, 1/d_model), biases zero.
+
+Two forward passes give the same last-position logits:
+- ``forward_full``: the straightforward pass, every position through every layer and the unembedding;
+- ``forward`` (used for training): the cross-entropy reads the last position only, so only the last
+  position's query, attention row, MLP and unembedding are computed (keys and values still come from
+  every position).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class GrokkingModelConfig:
+    """Sizes of the model: ``p`` outputs, vocabulary p + 1 (the "=" token), context of 3 tokens."""
+
+    p: int = 113
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    n_ctx: int = 3
+
+
+class GrokkingTransformer(nn.Module):
+    """One-layer transformer for [a, b, =] -> (a + b) mod p with explicit per-head circuits."""
+
+    def __init__(self, cfg: GrokkingModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, h, dh = cfg.d_model, cfg.n_heads, cfg.d_head
+        std = 1.0 / math.sqrt(d)
+
+        def weight(*shape):
+            return nn.Parameter(torch.randn(*shape) * std)
+
+        self.W_E = weight(cfg.p + 1, d)
+        self.W_pos = weight(cfg.n_ctx, d)
+        self.W_Q = weight(h, d, dh)
+        self.W_K = weight(h, d, dh)
+        self.W_V = weight(h, d, dh)
+        self.W_O = weight(h, dh, d)
+        self.W_in = weight(d, cfg.d_mlp)
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.W_out = weight(cfg.d_mlp, d)
+        self.b_out = nn.Parameter(torch.zeros(d))
+        self.W_U = weight(d, cfg.p)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.W_E[x] + self.W_pos[: x.shape[1]]  # (batch, pos, d_model)
+
+    def _mlp(self, resid: torch.Tensor) -> torch.Tensor:
+        return resid + F.relu(resid @ self.W_in + self.b_in) @ self.W_out + self.b_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, p) at the last position, computing only what they need.
+
+        Projections are single matrix products over all heads; the per-example attention of the
+        last position (a handful of numbers per head) is done elementwise, not as tiny batched
+        matrix products.
+        """
+        h, e = self.cfg.n_heads, self.cfg.d_head
+        resid = self._embed(x)                                                # (b, s, d)
+        b, s, d = resid.shape
+        q = (resid[:, -1] @ self.W_Q.transpose(0, 1).reshape(d, h * e)).view(b, h, 1, e)
+        w_kv = torch.cat([self.W_K, self.W_V], dim=0).transpose(0, 1).reshape(d, 2 * h * e)
+        k, v = (resid @ w_kv).view(b, s, 2, h, e).permute(2, 0, 3, 1, 4)  # (b, h, s, e) each
+        scores = (q * k).sum(dim=-1) / math.sqrt(e)                           # (b, h, s)
+        z = (scores.softmax(dim=-1).unsqueeze(-1) * v).sum(dim=2)             # (b, h, e)
+        last = resid[:, -1] + z.reshape(b, h * e) @ self.W_O.reshape(h * e, d)
+        return self._mlp(last) @ self.W_U
+
+    def forward_full(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, pos, p) at every position: the straightforward causal pass."""
+        resid = self._embed(x)
+        s = x.shape[1]
+        q = torch.einsum("bsd,hde->bhse", resid, self.W_Q)
+        k = torch.einsum("bsd,hde->bhse", resid, self.W_K)
+        v = torch.einsum("bsd,hde->bhse", resid, self.W_V)
+        scores = torch.einsum("bhqe,bhke->bhqk", q, k) / math.sqrt(self.cfg.d_head)
+        causal = torch.ones(s, s, dtype=torch.bool, device=x.device).tril()
+        scores = scores.masked_fill(~causal, float("-inf"))
+        z = torch.einsum("bhqk,bhke->bhqe", scores.softmax(dim=-1), v)
+        resid = resid + torch.einsum("bhqe,hed->bqd", z, self.W_O)
+        return self._mlp(resid) @ self.W_U
+
+    def circuits(self) -> dict[str, torch.Tensor]:
+        """The per-head weights the measures need, detached float32: W_Q, W_K, W_V, W_O stacks."""
+        return {name: getattr(self, name).detach().float().clone() for name in ("W_Q", "W_K", "W_V", "W_O")}
+
+
+def cross_entropy_float64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy with log-softmax in float64, sound once the loss is tiny (~1e-7)."""
+    logp = logits.double().log_softmax(dim=-1)
+    return -logp.gather(1, labels[:, None]).mean()

@@ -1,0 +1,94 @@
+"""Tests of the grokking experiment: data split, fast forward pass, resume, divergence."""
+
+import pytest
+import torch
+
+from icl_dynamics.data.modular import all_pairs, modular_addition_split
+from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
+import icl_dynamics.training.grokking as grokking
+from icl_dynamics.training.grokking import GrokkingRunConfig, evaluate, train_grokking
+from icl_dynamics.training.trainer import DivergenceError
+
+TINY = GrokkingRunConfig(p=7, train_fraction=0.5, d_model=16, n_heads=2, d_head=4, d_mlp=24, epochs=60,
+                         checkpoint_every=20, state_every=25, log_every=20)
+
+
+def test_all_pairs_inputs_and_labels():
+    x, y = all_pairs(5)
+    assert x.shape == (25, 3) and y.shape == (25,)
+    assert x[:, 2].eq(5).all()  # "=" is token p
+    assert x[7].tolist() == [1, 2, 5] and y[7].item() == 3
+    assert x[24].tolist() == [4, 4, 5] and y[24].item() == 3  # (4 + 4) mod 5
+
+
+def test_split_sizes_disjoint_and_deterministic():
+    split = modular_addition_split(11, 0.3, seed=4)
+    assert split.train_x.shape == (36, 3) and split.test_x.shape == (85, 3)  # round(0.3 * 121) = 36
+    pairs = {tuple(r) for r in torch.cat([split.train_x, split.test_x])[:, :2].tolist()}
+    assert len(pairs) == 121  # every pair exactly once
+    assert torch.equal((split.train_x[:, 0] + split.train_x[:, 1]) % 11, split.train_y)
+    again = modular_addition_split(11, 0.3, seed=4)
+    assert torch.equal(split.train_x, again.train_x) and torch.equal(split.test_y, again.test_y)
+    other = modular_addition_split(11, 0.3, seed=5)
+    assert not torch.equal(split.train_x, other.train_x)
+
+
+def test_fast_forward_equals_full_sequence_model():
+    torch.manual_seed(0)
+    model = GrokkingTransformer(GrokkingModelConfig(p=13, d_model=32, n_heads=4, d_head=8, d_mlp=40)).double()
+    x, _ = all_pairs(13)
+    fast = model(x)
+    full = model.forward_full(x)
+    assert fast.shape == (169, 13) and full.shape == (169, 3, 13)
+    torch.testing.assert_close(fast, full[:, -1], rtol=0, atol=1e-12)
+    # the causal mask matters: position 0 of the full pass sees only token a
+    only_a = model.forward_full(x[:, :1])[:, 0]
+    torch.testing.assert_close(full[:, 0], only_a, rtol=0, atol=1e-12)
+
+
+def test_float64_cross_entropy_resolves_tiny_losses():
+    logits = torch.tensor([[30.0, 0.0, 0.0]])
+    loss = cross_entropy_float64(logits, torch.tensor([0]))
+    assert loss.dtype == torch.float64
+    assert loss.item() == pytest.approx(2 * torch.exp(torch.tensor(-30.0, dtype=torch.float64)).item(), rel=1e-6)
+
+
+def test_training_records_and_checkpoint_shapes():
+    metrics, ckpt = train_grokking(TINY, seed=1, device="cpu")
+    assert metrics.epoch.tolist() == [0, 20, 40, 60]
+    assert set(metrics.columns) >= {"seed", "train_loss", "test_loss", "train_acc", "test_acc", "param_norm"}
+    assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
+    assert ckpt["W_Q"].shape == (4, 2, 16, 4) and ckpt["W_O"].shape == (4, 2, 4, 16)
+    assert ckpt["W_V"].dtype == torch.float32
+
+
+def test_resume_gives_the_same_final_checkpoint(tmp_path, monkeypatch):
+    reference_metrics, reference = train_grokking(TINY, seed=2, device="cpu")
+
+    # kill the run after its state at epoch 25 was written: fail in the evaluation at epoch 40
+    # (two evaluations per checkpoint: epochs 0 and 20 make four calls, the fifth is at epoch 40)
+    calls = []
+
+    def failing_evaluate(model, x, y):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return evaluate(model, x, y)
+
+    monkeypatch.setattr(grokking, "evaluate", failing_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        train_grokking(TINY, seed=2, state_dir=tmp_path, device="cpu")
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "state.pt", weights_only=False)["step"] == 25
+
+    metrics, resumed = train_grokking(TINY, seed=2, state_dir=tmp_path, device="cpu")
+    for name in reference:
+        assert torch.equal(resumed[name], reference[name]), name
+    assert metrics.equals(reference_metrics)
+
+
+def test_diverging_learning_rate_names_run_step_and_lr():
+    bad = GrokkingRunConfig(**{**TINY.__dict__, "lr": 1e3, "warmup_epochs": 1, "weight_decay": 0.0,
+                               "divergence_factor": 10.0})
+    with pytest.raises(DivergenceError, match=r"run grokking seed 0 diverged at step \d+ with learning rate 1e\+03"):
+        train_grokking(bad, seed=0, device="cpu")
