@@ -315,6 +315,9 @@ def test_detect_transition_rejects_bump_and_slow_drift():
     steps = np.logspace(0, 5, 200)
     bump = np.exp(-((np.log10(steps) - 2.5) ** 2) / 0.1)  # rises and returns: no net change
     assert detect_transition(steps, bump, **transition_kwargs()) is None
+    overshoot = bump + 0.3 * logistic_in_log_steps(steps, 10**2.5, 0.1)  # net change 0.3 of a range of ~1.15
+    assert detect_transition(steps, overshoot, **transition_kwargs()) is None
+    assert detect_transition(steps, overshoot, **transition_kwargs({"transition": {"min_relative_change": 0.2}}))
     drift = np.log10(steps)  # a straight line over 5 decades: 10%..90% spans 4 decades > 2
     assert detect_transition(steps, drift, **transition_kwargs()) is None
     assert detect_transition(steps, drift, **transition_kwargs({"transition": {"max_width_decades": 5}})) is not None

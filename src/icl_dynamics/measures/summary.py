@@ -70,12 +70,13 @@ def measures_table(steps, matrix: str, measures: dict[str, np.ndarray], heads: b
     for name, values in measures.items():
         values = values if heads else values[:, None]
         n_steps, n_heads = values.shape
+        head = np.tile(np.arange(n_heads), n_steps) if heads else [pd.NA] * n_steps
         frames.append(
             pd.DataFrame(
                 {
                     "step": np.repeat(steps, n_heads),
                     "matrix": matrix,
-                    "head": pd.array(np.tile(np.arange(n_heads), n_steps) if heads else [pd.NA] * values.size, dtype="Int64"),
+                    "head": pd.array(head, dtype="Int64"),
                     "measure": name,
                     "value": values.reshape(-1),
                 }
