@@ -30,7 +30,9 @@ WRITERS = {".csv": "to_csv", ".parquet": "to_parquet"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icl-measures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="icl-measures", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("folder", help="folder of checkpoints saved with torch.save(model.state_dict(), ...)")
     parser.add_argument("-o", "--output", required=True, help="output table, .csv or .parquet")
     parser.add_argument("-m", "--match", action="append", required=True, metavar="PATTERN",
