@@ -1,0 +1,237 @@
+"""Figures 1-3: the linear transformer, theory curves over simulation (mean and min-max band over seeds).
+
+Each function takes ``runs`` = {setting: {"sim": arrays, "theory": arrays, "comparison": dict}} and the
+``linear.figures`` config naming which settings go where.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import matplotlib.pyplot as plt
+
+from icl_dynamics.figures.style import band, mode_colors, save_figure
+from icl_dynamics.theory.closed_form import fixed_point, predictor_matrix
+
+SIM, CLOSED, EXACT = "simulation (SGD, full model)", "closed form (Eq. 13)", "exact mean flow"
+
+
+def _theory_legend(ax, loc="best"):
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"),
+               Line2D([], [], color="k", ls="--", lw=1, label=CLOSED),
+               Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT)]
+    ax.legend(handles=handles, loc=loc, frameon=False)
+
+
+def _modes_panel(ax, run, title, show_closed=True):
+    sim, th = run["sim"], run["theory"]
+    steps = sim["steps"]
+    x = np.maximum(steps, 1)
+    s = th["s"]
+    for a, color in enumerate(mode_colors(len(s))):
+        band(ax, x, sim["modes_total"][:, :, a].T, color, label=f"s = {s[a]:.3g}")
+        if show_closed and np.all(np.isfinite(th["closed"])):
+            ax.plot(x, th["closed"][:, :, a].mean(axis=0), color=color, ls="--", lw=1)
+        ax.plot(x, th["exact"][:, :, a].mean(axis=0), color=color, ls=":", lw=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel(r"mode strength $a_a$ = $(U^\top (p_2 q_1 + p_1 q_2) U)_{aa}$")
+    ax.set_title(title)
+
+
+def fig1(runs, figs, pdf, png):
+    """Fixed point (claim C3): learned p2 q1 against s_inf(S)^{-1} (Eq. 11) and the exact fixed point."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), layout="constrained", gridspec_kw={"width_ratios": [1.3, 0.8, 0.8, 1.1]})
+    ax = axes[0]
+    sweep = figs["fig1_n_sweep"]
+    Ns = np.array([runs[n]["comparison"]["N"] for n in sweep])
+    s = runs[sweep[0]]["theory"]["s"]
+    grid = np.geomspace(Ns.min() * 0.8, Ns.max() * 1.25, 100)
+    closed_curve = np.stack([fixed_point(s, N) for N in grid])
+    for a, color in enumerate(mode_colors(len(s))):
+        ax.plot(grid, closed_curve[:, a], color=color, ls="--", lw=1)
+        finals = np.stack([runs[n]["sim"]["modes_total"][-1, :, a] for n in sweep])  # (len(sweep), seeds)
+        ax.errorbar(Ns, finals.mean(axis=1), yerr=[finals.mean(1) - finals.min(1), finals.max(1) - finals.mean(1)],
+                    fmt="o", color=color, ms=4, capsize=2, label=f"s = {s[a]:.3g}")
+        ax.plot(Ns, [runs[n]["comparison"]["fp_exact"][a] for n in sweep], color=color, ls=":", lw=1.5,
+                marker="x", ms=5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("context length N")
+    ax.set_ylabel(r"learned $a_a$ at the end of training")
+    ax.set_title(r"A. fixed point vs N (markers: SGD, seed range)")
+    from matplotlib.lines import Line2D
+
+    handles = ax.get_legend_handles_labels()[0] + [
+        Line2D([], [], color="k", ls="--", label=r"$1/s_{\infty,a}$ (Eq. 11)"),
+        Line2D([], [], color="k", ls=":", marker="x", label="exact fixed point")]
+    ax.legend(handles=handles, frameon=False, fontsize=6)
+
+    rot = runs[figs["fig1_rotated"]]
+    learned = rot["sim"]["p2q1"][-1].mean(axis=0)
+    N = rot["comparison"]["N"]
+    predicted = predictor_matrix(rot["sim"]["s"], rot["sim"]["U"], N)
+    vmax = np.abs(predicted).max()
+    for ax, mat, title in ((axes[1], learned, "B. learned $p_2 q_1$ (random $U$)"),
+                           (axes[2], predicted, r"C. $[(N{+}1)/N\,\Sigma + \mathrm{Tr}\Sigma/N]^{-1}$")):
+        im = ax.imshow(mat, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.set_title(title)
+        ax.set_xticks(range(mat.shape[0]))
+        ax.set_yticks(range(mat.shape[0]))
+        ax.set_xlabel("column")
+        ax.set_ylabel("row")
+    fig.colorbar(im, ax=axes[1:3], shrink=0.8)
+    err = np.linalg.norm(learned - predicted) / np.linalg.norm(predicted)
+    axes[2].text(0.5, -0.32, f"relative Frobenius difference {err:.3f} (N = {N})", transform=axes[2].transAxes,
+                 ha="center", fontsize=7)
+
+    ax = axes[3]
+    lim = [np.inf, 0]
+    for name, run in runs.items():
+        comp = run["comparison"]
+        if comp["init"] != "aligned":
+            continue
+        learned = np.array(comp["final_sim"])
+        ax.scatter(comp["fp_closed"], learned, marker="o", facecolors="none", edgecolors="C0", s=16)
+        ax.scatter(comp["fp_exact"], learned, marker="x", color="C3", s=16)
+        lim = [min(lim[0], learned.min()), max(lim[1], learned.max())]
+    line = np.array([lim[0] * 0.8, lim[1] * 1.2])
+    ax.plot(line, line, color="grey", lw=0.8)
+    ax.scatter([], [], marker="o", facecolors="none", edgecolors="C0", label=r"vs $1/s_{\infty}$ (closed form)")
+    ax.scatter([], [], marker="x", color="C3", label="vs exact fixed point")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted fixed point")
+    ax.set_ylabel("learned $a_a$ (seed mean)")
+    ax.set_title("D. all settings and modes")
+    ax.legend(frameon=False)
+    save_figure(fig, pdf, png)
+
+
+def fig2(runs, figs, pdf, png):
+    """Staged learning (claims C1, C2, C4): per-mode sigmoids, loss cliffs, conservation, null blocks."""
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), layout="constrained")
+    main = runs[figs["fig2_main"]]
+    comp = main["comparison"]
+    _modes_panel(axes[0, 0], main, f"A. {figs['fig2_main']}: modes learned in order of $s_a$")
+    axes[0, 0].legend(loc="upper left", frameon=False, title=f"N = {comp['N']}")
+    _theory_legend(axes[1, 2], loc="center")
+
+    ax = axes[0, 1]
+    x = np.maximum(main["sim"]["steps"], 1)
+    band(ax, x, main["sim"]["loss"].T, "k", label=SIM)
+    ax.plot(x, main["theory"]["loss_closed"].mean(axis=0), "C0--", lw=1, label="Eq. 14 with closed-form $a_a$")
+    ax.plot(x, main["theory"]["loss_exact"].mean(axis=0), "C3:", lw=1.5, label=r"$L_{\rm exact}$ on exact flow")
+    for step in comp["cliff_steps"]["sim"]:
+        ax.axvline(step, color="grey", lw=0.6, alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("held-out loss")
+    ax.set_title(f"B. plateaus and cliffs ({comp['cliffs']['sim']} detected, grey)")
+    ax.legend(frameon=False)
+
+    ax = axes[0, 2]
+    sim = main["sim"]
+    band(ax, x, (sim["conserved"] - sim["conserved"][0]).T, "C2", label=r"$\Delta(\|W_P\|^2 - \|W_Q\|^2)$")
+    band(ax, x, (sim["p2_norm"] ** 2 + sim["q1_norm"] ** 2).T, "C1", label=r"$\|p_2\|^2 + \|q_1\|^2$ (scale)")
+    ax.set_xscale("log")
+    ax.set_xlabel("SGD step")
+    ax.set_title(f"C. conservation law: relative drift {comp['conserved_drift_rel']:.3f}")
+    ax.legend(frameon=False)
+
+    ax = axes[1, 0]
+    rnd = runs[figs["fig2_random_init"]]
+    _modes_panel(ax, rnd, f"D. {figs['fig2_random_init']}: random small init", show_closed=False)
+    ax.set_ylim(bottom=min(0, rnd["sim"]["modes_total"].min()))
+
+    ax = axes[1, 1]
+    for name, color in ((figs["fig2_main"], "C0"), (figs["fig2_random_init"], "C3")):
+        s = runs[name]["sim"]
+        xx = np.maximum(s["steps"], 1)
+        band(ax, xx, s["p1_norm"].T, color, label=f"$\\|p_1\\|$ {name}")
+        band(ax, xx, s["q2_norm"].T, color, ls="--", label=f"$\\|q_2\\|$ {name}")
+        band(ax, xx, s["p2_norm"].T, color, ls=":", lw=1, label=f"$\\|p_2\\|$ {name}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("Frobenius norm")
+    ax.set_title("E. null blocks p1, q2: aligned (blue) vs random (red) init")
+    ax.legend(frameon=False, fontsize=6)
+
+    ax = axes[1, 2]
+    cf_run = runs[figs["fig2_closed_form"]]
+    _modes_panel(ax, cf_run, f"F. {figs['fig2_closed_form']} (N = {cf_run['comparison']['N']}): closed-form regime")
+    r2 = cf_run["comparison"]["r2_closed"]
+    ax.text(0.02, 0.97, "closed-form R$^2$ per mode: " + ", ".join(f"{v:.4f}" for v in r2),
+            transform=ax.transAxes, fontsize=6, va="top")
+    save_figure(fig, pdf, png)
+
+
+def fig3(runs, figs, pdf, png):
+    """Sweeps: loss curves over spectra, theory error vs N, drift vs learning rate, escape times."""
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="constrained")
+    ax = axes[0]
+    for name, color in zip(figs["fig3_spectra"], mode_colors(len(figs["fig3_spectra"]))):
+        run = runs[name]
+        comp = run["comparison"]
+        x = np.maximum(run["sim"]["steps"], 1)
+        loss = run["sim"]["loss"]
+        band(ax, x, (loss / loss[0]).T, color,
+             label=f"{name}: {comp['cliffs']['sim']} cliffs / {comp['distinct_eigenvalues']} distinct $s_a$")
+        for step in comp["cliff_steps"]["sim"]:
+            ax.plot(step, np.interp(np.log(step), np.log(x), (loss / loss[0]).mean(axis=1)), "v", color=color, ms=5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel("held-out loss / initial loss")
+    ax.set_title("A. staged loss curves (triangles: detected cliffs)")
+    ax.legend(frameon=False, fontsize=6)
+
+    ax = axes[1]
+    sweep = figs["fig1_n_sweep"]
+    Ns = [runs[n]["comparison"]["N"] for n in sweep]
+    ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_closed"]) for n in sweep], "o--", color="C0", label=CLOSED)
+    ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_exact"]) for n in sweep], "x:", color="C3", label=EXACT)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("context length N")
+    ax.set_ylabel("1 - worst per-mode R$^2$ vs simulation")
+    ax.set_title("B. where the closed form holds")
+    ax.legend(frameon=False)
+
+    ax = axes[2]
+    lr_runs = [runs[n]["comparison"] for n in figs["fig3_lr_sweep"]]
+    lrs = np.array([c["lr"] for c in lr_runs])
+    drift = np.array([c["conserved_drift"] for c in lr_runs])
+    ax.plot(lrs, drift, "o-", color="C2", label=r"$|\Delta(\|W_P\|^2 - \|W_Q\|^2)|$ at the end")
+    ax.plot(lrs, drift[0] * lrs / lrs[0], "k--", lw=0.8, label=r"$\propto$ lr")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate (same theory time)")
+    ax.set_ylabel("drift of the conserved quantity")
+    ax.set_title("C. SGD breaks conservation at O(lr)")
+    ax.legend(frameon=False)
+
+    ax = axes[3]
+    hi = 0
+    for name, run in runs.items():
+        comp = run["comparison"]
+        if comp["init"] != "aligned":
+            continue
+        sim_t = np.array(comp["half_time"]["sim"])
+        ax.scatter(comp["half_time"]["exact"], sim_t, marker="x", color="C3", s=14)
+        if "closed" in comp["half_time"]:
+            ax.scatter(comp["half_time"]["closed"], sim_t, marker="o", facecolors="none", edgecolors="C0", s=14)
+        hi = max(hi, np.nanmax(sim_t))
+    ax.plot([1, hi * 1.5], [1, hi * 1.5], color="grey", lw=0.8)
+    ax.scatter([], [], marker="o", facecolors="none", edgecolors="C0", label=CLOSED)
+    ax.scatter([], [], marker="x", color="C3", label=EXACT)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted half-rise step")
+    ax.set_ylabel("measured half-rise step (SGD)")
+    ax.set_title("D. escape times, all settings and modes")
+    ax.legend(frameon=False)
+    save_figure(fig, pdf, png)

@@ -1,0 +1,168 @@
+"""Minibatch SGD on the full D x D linear transformer, several seeds batched in one process.
+
+Each step and seed draws ``batch`` sequences: a task index from the seed's pool of P tasks, a context
+(through its covariance S_xx, or as tokens) and a query. The loss is the batch mean of
+1/2 ||y_hat - W x_q||^2 with y_hat = [W_P A W_Q (x_q; 0)]_y (``models.linear_attention.predict``),
+A = Z_ctx Z_ctx^T / N. Its gradients are written out (float64, no autograd):
+
+    dL/dW_P[d:, :] = mean_b e_b u_b^T,             u_b = A_b W_Q (x_q; 0)_b,  e_b = y_hat_b - y_b
+    dL/dW_Q[:, :d] = mean_b (A_b W_P[d:, :]^T e_b) x_{q,b}^T
+
+and every other block has zero gradient. The update is W <- W - lr dL/dW, so the mean flow runs in
+t = lr x step (``theory.closed_form``). Seeds are stacked on a leading axis; each seed has its own
+random generator, so a seed's run does not depend on which other seeds share the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from icl_dynamics.data.regression import (RegressionTask, context_second_moment, make_task_pool, pool_moments,
+                                          task_matrices)
+from icl_dynamics.models.linear_attention import mode_strengths, split_blocks
+from icl_dynamics.training.trainer import DivergenceError
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    """Hyperparameters of one linear-transformer run (shared by its seeds)."""
+
+    lr: float
+    batch: int
+    steps: int
+    init: str = "aligned"           # aligned (balanced, p2 = q1 = eps I in U's basis) | random
+    eps: float = 0.01
+    context_sampling: str = "wishart"  # wishart (exact in distribution, O(d^2)) | tokens (O(N d))
+    eval_batch: int = 2048
+    divergence_factor: float = 1e3
+
+
+def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
+    """W_P, W_Q (D, D) at step 0.
+
+    ``aligned``: all zero except p2 = q1 = eps U U^T = eps I (balanced, aligned with U).
+    ``random``: i.i.d. N(0, eps^2 / D) entries (so rows have norm ~ eps), from ``seed``.
+    """
+    D = 2 * task.d
+    if init == "aligned":
+        W_P, W_Q = np.zeros((D, D)), np.zeros((D, D))
+        W_P[task.d:, task.d:] = eps * np.eye(task.d)
+        W_Q[:task.d, :task.d] = eps * np.eye(task.d)
+        return W_P, W_Q
+    if init == "random":
+        rng = np.random.default_rng([seed, 2])
+        return (rng.standard_normal((2, D, D)) * eps / np.sqrt(D))
+    raise ValueError(f"unknown init {init!r}; allowed: aligned, random")
+
+
+def initial_modes(task: RegressionTask, init: str, eps: float, seed: int):
+    """Per-mode (p_a, q_a) at step 0: diag(U^T p2 U), diag(U^T q1 U), the theories' starting point."""
+    W_P, W_Q = initial_weights(task, init, eps, seed)
+    _, p2, q1, _ = split_blocks(W_P, W_Q)
+    U = task.U
+    return np.einsum("ia,ij,ja->a", U, p2, U), np.einsum("ia,ij,ja->a", U, q1, U)
+
+
+def sample_batch(task: RegressionTask, lambdas: np.ndarray, rng: np.random.Generator, size: int,
+                 context_sampling: str):
+    """One batch for one seed: A (size, D, D), x_q (size, d), y_q (size, d)."""
+    W = task_matrices(lambdas[rng.integers(0, lambdas.shape[0], size)], task.U)
+    if context_sampling == "wishart":
+        S_xx = task.sample_context_covariance(rng, size)
+        A = context_second_moment(S_xx, W)
+    elif context_sampling == "tokens":
+        X, Y = task.sample_tokens(rng, W)
+        Z = np.concatenate([X, Y], axis=-1)
+        A = np.swapaxes(Z, -1, -2) @ Z / task.N
+    else:
+        raise ValueError(f"unknown context_sampling {context_sampling!r}; allowed: wishart, tokens")
+    x_q = task.sample_queries(rng, size)
+    y_q = np.einsum("bij,bj->bi", W, x_q)
+    return A, x_q, y_q
+
+
+def loss_and_grads(W_P: np.ndarray, W_Q: np.ndarray, A: np.ndarray, x_q: np.ndarray, y_q: np.ndarray):
+    """Batch-mean loss (S,) and the gradients of the moving blocks for stacked seeds.
+
+    W_P, W_Q: (S, D, D); A: (S, B, D, D); x_q, y_q: (S, B, d). Returns (loss, g_Py, g_Qx) with
+    g_Py = dL/dW_P[:, d:, :] (S, d, D) and g_Qx = dL/dW_Q[:, :, :d] (S, D, d).
+    """
+    d = x_q.shape[-1]
+    B = x_q.shape[-2]
+    v = np.einsum("sij,sbj->sbi", W_Q[:, :, :d], x_q)
+    u = np.einsum("sbij,sbj->sbi", A, v)
+    e = np.einsum("sij,sbj->sbi", W_P[:, d:, :], u) - y_q
+    loss = 0.5 * np.einsum("sbi,sbi->s", e, e) / B
+    g_Py = np.einsum("sbi,sbj->sij", e, u) / B
+    r = np.einsum("sbij,sbj->sbi", A, np.einsum("sji,sbj->sbi", W_P[:, d:, :], e))
+    g_Qx = np.einsum("sbi,sbj->sij", r, x_q) / B
+    return loss, g_Py, g_Qx
+
+
+def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_steps: list[int],
+            run_name: str = "linear") -> dict:
+    """Train one setting for all ``seeds`` at once; return the logged series.
+
+    Returned arrays (T = len(log_steps), S = len(seeds)):
+      steps (T,), modes (T, S, d) = diag(U^T p2 q1 U), modes_total (T, S, d) = diag(U^T (p2 q1 + p1 q2) U)
+      (with symmetric tasks W = U Lambda U^T the p1 S_xy q2 path computes the same predictor as
+      p2 S_yx q1, so this is the whole learned map per mode), loss (T, S) on a fixed held-out batch,
+      p1_norm, q2_norm, p2_norm, q1_norm (T, S) Frobenius norms, conserved (T, S) =
+      ||W_P||_F^2 - ||W_Q||_F^2, p2q1 (T, S, d, d), pool_m (S, d), W_P, W_Q (S, D, D) final.
+    Raises DivergenceError naming the run, step and learning rate if the loss becomes non-finite or
+    exceeds ``divergence_factor`` times its initial value.
+    """
+    log_steps = sorted(set(int(s) for s in log_steps))
+    if log_steps[-1] > settings.steps:
+        raise ValueError(f"log step {log_steps[-1]} beyond steps = {settings.steps}")
+    pools = [make_task_pool(task.P, task.d, seed) for seed in seeds]
+    rngs = [np.random.default_rng([seed, 3]) for seed in seeds]
+    eval_rngs = [np.random.default_rng([seed, 4]) for seed in seeds]
+    held_out = [sample_batch(task, pool, r, settings.eval_batch, settings.context_sampling)
+                for pool, r in zip(pools, eval_rngs)]
+    held_out = tuple(np.stack(parts) for parts in zip(*held_out))
+
+    inits = [initial_weights(task, settings.init, settings.eps, seed) for seed in seeds]
+    W_P = np.stack([w[0] for w in inits])
+    W_Q = np.stack([w[1] for w in inits])
+    d = task.d
+
+    out = {k: [] for k in ("modes", "modes_total", "loss", "p1_norm", "q2_norm", "p2_norm", "q1_norm", "conserved", "p2q1")}
+    initial_loss = None
+    log_set = set(log_steps)
+    for step in range(settings.steps + 1):
+        if step in log_set:
+            loss_eval = loss_and_grads(W_P, W_Q, *held_out)[0]
+            if initial_loss is None:
+                initial_loss = loss_eval
+            p1, p2, q1, q2 = split_blocks(W_P, W_Q)
+            out["modes"].append(mode_strengths(W_P, W_Q, task.U))
+            out["modes_total"].append(np.einsum("ia,...ij,ja->...a", task.U, p2 @ q1 + p1 @ q2, task.U))
+            out["loss"].append(loss_eval)
+            for name, block in (("p1_norm", p1), ("q2_norm", q2), ("p2_norm", p2), ("q1_norm", q1)):
+                out[name].append(np.linalg.norm(block, axis=(-2, -1)))
+            out["conserved"].append(np.sum(W_P**2, axis=(-2, -1)) - np.sum(W_Q**2, axis=(-2, -1)))
+            out["p2q1"].append(p2 @ q1)
+            bad = ~np.isfinite(loss_eval) | (loss_eval > settings.divergence_factor * initial_loss)
+            if np.any(bad):
+                raise DivergenceError(
+                    f"run {run_name!r} diverged at step {step} with learning rate {settings.lr}: held-out loss "
+                    f"{loss_eval[bad][0]:.3g} (initial {initial_loss[bad][0]:.3g}) for seed {np.array(seeds)[bad][0]}")
+        if step == settings.steps:
+            break
+        batches = [sample_batch(task, pool, r, settings.batch, settings.context_sampling)
+                   for pool, r in zip(pools, rngs)]
+        A, x_q, y_q = (np.stack(parts) for parts in zip(*batches))
+        loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, A, x_q, y_q)
+        if not np.all(np.isfinite(loss)):
+            raise DivergenceError(f"run {run_name!r} diverged at step {step} with learning rate {settings.lr}: "
+                                  f"training loss {loss}")
+        W_P[:, d:, :] -= settings.lr * g_Py
+        W_Q[:, :, :d] -= settings.lr * g_Qx
+
+    result = {k: np.stack(v) for k, v in out.items()}
+    result.update(steps=np.array(log_steps), pool_m=np.stack([pool_moments(p) for p in pools]),
+                  W_P=W_P, W_Q=W_Q, seeds=np.array(seeds))
+    return result

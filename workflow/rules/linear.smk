@@ -1,0 +1,131 @@
+"""Linear transformer: SGD simulation, closed-form and exact mean-flow theory, comparison, figures 1-3."""
+
+from icl_dynamics.linear_experiment import check_config, resolve_setting, used_settings
+
+try:
+    check_config(config["linear"])
+except ValueError as _err:
+    sys.exit(f"ERROR in configuration: {_err}")
+
+LINEAR_SETTINGS = used_settings(config["linear"])
+LINEAR_SEEDS = config["linear"]["seeds"]
+LINEAR_FIGURES = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps"]
+ALL_FIGURES += [p for stem in LINEAR_FIGURES for p in figure_paths(stem)]
+CLAIM_TABLES += ["results/claims/linear.csv"]
+
+
+wildcard_constraints:
+    setting="|".join(LINEAR_SETTINGS),
+
+
+rule linear_simulate:
+    """Minibatch SGD on the full D x D model, all seeds batched in one process."""
+    output:
+        "results/linear/{setting}/sim.npz",
+    params:
+        setting=lambda wc: resolve_setting(config["linear"], wc.setting),
+        seeds=LINEAR_SEEDS,
+    log:
+        "logs/linear/{setting}/simulate.log",
+    benchmark:
+        "benchmarks/out/linear/{setting}/simulate.tsv"
+    threads: 1
+    script:
+        "../scripts/linear_simulate.py"
+
+
+rule linear_theory:
+    """Closed form (Eq. 13-14) and exact mean flow, per seed, on the simulation's logging steps."""
+    output:
+        "results/linear/{setting}/theory.npz",
+    params:
+        setting=lambda wc: resolve_setting(config["linear"], wc.setting),
+        seeds=LINEAR_SEEDS,
+    log:
+        "logs/linear/{setting}/theory.log",
+    benchmark:
+        "benchmarks/out/linear/{setting}/theory.tsv"
+    threads: 1
+    script:
+        "../scripts/linear_theory.py"
+
+
+rule linear_compare:
+    """Per-mode R^2, half-rise times, fixed points, conservation, null blocks and cliffs."""
+    input:
+        sim="results/linear/{setting}/sim.npz",
+        theory="results/linear/{setting}/theory.npz",
+    output:
+        "results/linear/{setting}/comparison.json",
+    params:
+        setting=lambda wc: resolve_setting(config["linear"], wc.setting),
+        thresholds=config["linear"]["thresholds"],
+    log:
+        "logs/linear/{setting}/compare.log",
+    benchmark:
+        "benchmarks/out/linear/{setting}/compare.tsv"
+    threads: 1
+    script:
+        "../scripts/linear_compare.py"
+
+
+rule linear_claims:
+    """Scorecard rows L1-L6."""
+    input:
+        expand("results/linear/{setting}/comparison.json", setting=LINEAR_SETTINGS),
+    output:
+        "results/claims/linear.csv",
+    params:
+        linear=config["linear"],
+        settings=LINEAR_SETTINGS,
+    log:
+        "logs/linear/claims.log",
+    benchmark:
+        "benchmarks/out/linear/claims.tsv"
+    threads: 1
+    script:
+        "../scripts/linear_claims.py"
+
+
+def linear_figure_inputs(wildcards):
+    return {
+        "sims": expand("results/linear/{setting}/sim.npz", setting=LINEAR_SETTINGS),
+        "theories": expand("results/linear/{setting}/theory.npz", setting=LINEAR_SETTINGS),
+        "comparisons": expand("results/linear/{setting}/comparison.json", setting=LINEAR_SETTINGS),
+    }
+
+
+rule linear_figure:
+    """Figures 1-3 from the small per-setting tables."""
+    input:
+        unpack(linear_figure_inputs),
+    output:
+        pdf="figures/{fig}.pdf",
+        png="figures/{fig}.png",
+    wildcard_constraints:
+        fig="|".join(LINEAR_FIGURES),
+    params:
+        figures=config["linear"]["figures"],
+        settings=LINEAR_SETTINGS,
+    log:
+        "logs/figures/{fig}.log",
+    benchmark:
+        "benchmarks/out/figures/{fig}.tsv"
+    threads: 1
+    script:
+        "../scripts/linear_figure.py"
+
+
+rule fig1:
+    input:
+        figure_paths("fig1_fixed_point"),
+
+
+rule fig2:
+    input:
+        figure_paths("fig2_staged_learning"),
+
+
+rule fig3:
+    input:
+        figure_paths("fig3_sweeps"),
