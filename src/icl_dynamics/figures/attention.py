@@ -1,0 +1,117 @@
+"""Figures 4-6: ICL emergence, QK/OV ranks and subspace distance of the 1-4 layer attention-only models.
+
+Each figure has one column per depth and a log-step axis (step 0, the initial model, is left out). The
+emergence window shaded in every panel is the median over seeds of the detected windows' start and end
+(:func:`icl_dynamics.measures.attention_runs.emergence_window`); thin dotted lines mark each seed's.
+Inputs are the small tables of rule attention_measures: ``metrics``, ``measures``, ``windows``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from icl_dynamics.figures.style import band, mode_colors, plt, save_figure
+
+
+def _depths(tables: dict) -> list[int]:
+    return sorted(tables["metrics"]["layers"].unique())
+
+
+def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
+    """Shade the median detected window of depth ``layers``; dotted lines at each seed's edges."""
+    runs = windows[(windows["layers"] == layers) & windows["detected"].astype(bool)]
+    if runs.empty:
+        ax.text(0.03, 0.04, "no window detected", transform=ax.transAxes, fontsize=7, color="0.4")
+        return
+    ax.axvspan(runs["start"].median(), runs["end"].median(), color="orange", alpha=0.2, lw=0,
+               label="detected window")
+    for edge in np.concatenate([runs["start"].to_numpy(), runs["end"].to_numpy()]):
+        ax.axvline(edge, color="orange", lw=0.6, ls=":")
+
+
+def _seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps (> 0) and a (seeds, steps) array of one metric at depth ``layers``."""
+    table = metrics[(metrics["layers"] == layers) & (metrics["step"] > 0)].pivot(index="seed", columns="step",
+                                                                                  values=column)
+    return table.columns.to_numpy(), table.to_numpy()
+
+
+def _head_matrix(measures: pd.DataFrame, layers: int, layer: int, circuit: str, measure: str):
+    """Steps (> 0) and a (seeds x heads, steps) array of one measure of one layer at depth ``layers``."""
+    sel = measures[(measures["layers"] == layers) & (measures["layer"] == layer) & (measures["circuit"] == circuit)
+                   & (measures["measure"] == measure) & (measures["step"] > 0)]
+    table = sel.pivot_table(index=["seed", "head"], columns="step", values="value")
+    return table.columns.to_numpy(), table.to_numpy()
+
+
+def _grid(n_rows: int, n_cols: int):
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols + 0.8, 1.9 * n_rows + 0.4), sharex=True,
+                             squeeze=False, layout="constrained")
+    return fig, axes
+
+
+def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
+    """ICL score (top) and held-out loss (bottom) over training, mean and min-max band over seeds."""
+    metrics, windows = tables["metrics"], tables["windows"]
+    depths = _depths(tables)
+    fig, axes = _grid(2, len(depths))
+    for col, layers in enumerate(depths):
+        for row, (column, label) in enumerate([("icl_score", "ICL score (nats)\nloss late - loss early"),
+                                               ("eval_loss", "held-out loss (nats)")]):
+            ax = axes[row, col]
+            steps, values = _seed_matrix(metrics, layers, column)
+            band(ax, steps, values, color="C0" if row == 0 else "C3",
+                 label=f"mean over {values.shape[0]} seeds (band: min-max)")
+            _shade_window(ax, windows, layers)
+            ax.set_xscale("log")
+            if col == 0:
+                ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
+            else:
+                ax.set_xlabel("training step")
+    axes[0, 0].legend(loc="lower left")
+    fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
+    save_figure(fig, pdf_path, png_path)
+
+
+def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str, pdf_path, png_path) -> None:
+    """One row per (circuit, measure, y-label), one column per depth, one line per layer."""
+    measures, windows = tables["measures"], tables["windows"]
+    depths = _depths(tables)
+    fig, axes = _grid(len(rows), len(depths))
+    colors = mode_colors(max(depths))
+    for col, layers in enumerate(depths):
+        for row, (circuit, measure, label) in enumerate(rows):
+            ax = axes[row, col]
+            for layer in range(layers):
+                steps, values = _head_matrix(measures, layers, layer, circuit, measure)
+                band(ax, steps, values, color=colors[layer], label=f"layer {layer + 1}")
+            _shade_window(ax, windows, layers)
+            ax.set_xscale("log")
+            if col == 0:
+                ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
+            if row == len(rows) - 1:
+                ax.set_xlabel("training step")
+        axes[0, col].legend(loc="best")
+    fig.suptitle(title + "\n(mean over heads and seeds, band: min-max)")
+    save_figure(fig, pdf_path, png_path)
+
+
+def fig5(tables: dict, settings: dict, pdf_path, png_path) -> None:
+    """Effective rank and marginalised effective rank of the per-head QK and OV circuits."""
+    k = settings["marginal_rank_k"]
+    marginal = f"marginal_effective_rank_k{k}"
+    rows = [("QK", "effective_rank", "QK effective rank"), ("QK", marginal, f"QK marg. eff. rank (k={k})"),
+            ("OV", "effective_rank", "OV effective rank"), ("OV", marginal, f"OV marg. eff. rank (k={k})")]
+    _per_layer_panels(tables, rows, "Fig. 5: spectral rank dynamics of the QK and OV circuits", pdf_path, png_path)
+
+
+def fig6(tables: dict, settings: dict, pdf_path, png_path) -> None:
+    """Subspace distance of each head's QK and OV circuit to its final value."""
+    rows = [("QK", "subspace_distance", "QK subspace dist. to final"),
+            ("OV", "subspace_distance", "OV subspace dist. to final")]
+    _per_layer_panels(tables, rows, "Fig. 6: subspace distance to the final circuits", pdf_path, png_path)

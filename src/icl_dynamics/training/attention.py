@@ -1,0 +1,233 @@
+"""Training of the 1-4 layer attention-only transformers (PAPER.md section 7) with the shared trainer.
+
+:func:`train_attention_run` is the entry point of one run (one depth, one seed): it builds the task and
+model from the validated ``attention:`` config section, trains with :func:`icl_dynamics.training.trainer.train`
+(resumable state in ``state_dir``), and at every checkpoint step records held-out metrics and the per-head
+weights ``W_Q, W_K, W_V, W_O`` (float32) that the measures need.
+
+Held-out metrics per checkpoint
+-------------------------------
+``periodic`` task (:mod:`icl_dynamics.data.sequences`): ``eval_loss`` (mean next-token loss over all
+positions of fixed held-out sequences), ``loss_early``/``loss_late`` and ``icl_score = loss_late -
+loss_early`` (Olsson et al.), ``prefix_matching_max`` (largest per-head prefix-matching score) and one
+``prefix_matching_L<l>H<h>`` per head.
+
+``bursty`` task (:mod:`icl_dynamics.data.bursty`): loss and accuracy on the ``in_context``, ``flipped``
+and ``in_weights`` test sets; ``eval_loss`` is the in-weights loss and ``icl_score`` is the in-context
+test loss minus ``log(n_labels)`` (the loss of an uninformed guess), so that as for the periodic task
+it is negative when the context is used.
+
+Batches are a function of ``(seed, step)`` only, so a resumed run sees the same data as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+import torch
+
+from icl_dynamics.data.bursty import TEST_SETS, BurstySpec, BurstyTask
+from icl_dynamics.data.sequences import (
+    icl_positions,
+    per_position_loss,
+    periodic_sequences,
+    prefix_matching_scores,
+    repeated_random_tokens,
+)
+from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
+from icl_dynamics.training.trainer import (
+    TrainerConfig,
+    config_fingerprint,
+    log_spaced_steps,
+    resolve_device,
+    seed_everything,
+    train,
+)
+
+HEAD_WEIGHTS = ("W_Q", "W_K", "W_V", "W_O")
+_EVAL_STREAM = 2**31 - 1  # generator key of the held-out data, distinct from every training step
+
+
+def generator(seed: int, stream: int) -> torch.Generator:
+    """A CPU generator for ``(seed, stream)``, independent across streams (NumPy SeedSequence)."""
+    state = np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def bursty_spec(section: dict) -> BurstySpec:
+    """The :class:`BurstySpec` of the ``attention.bursty`` config."""
+    names = {f.name for f in fields(BurstySpec)}
+    return BurstySpec(**{k: v for k, v in section["bursty"].items() if k in names})
+
+
+def build_model(section: dict, n_layers: int) -> AttentionOnlyTransformer:
+    """The attention-only transformer of ``n_layers`` layers for the configured task."""
+    m = section["model"]
+    common = dict(n_layers=n_layers, d_model=m["d_model"], n_heads=m["n_heads"], d_head=m["d_head"],
+                  layer_norm=m["layer_norm"], positional=m["positional"], init_std=m["init_std"])
+    if section["task"] == "periodic":
+        p = section["periodic"]
+        return AttentionOnlyTransformer(AttentionOnlyConfig(
+            **common, n_ctx=p["seq_len"], n_outputs=p["vocab_size"], vocab_size=p["vocab_size"]))
+    spec = bursty_spec(section)
+    return AttentionOnlyTransformer(AttentionOnlyConfig(
+        **common, n_ctx=spec.seq_len, n_outputs=spec.n_labels, input_dim=spec.token_dim))
+
+
+def checkpoint_schedule(section: dict) -> list[int]:
+    """Log-spaced checkpoint steps plus linearly spaced ones in the window where the phase change may fall."""
+    t, c = section["train"], section["train"]["checkpoints"]
+    return log_spaced_steps(t["steps"], c["n_log"], dense_window=(c["dense_from"], c["dense_to"]),
+                            n_dense=c["n_dense"])
+
+
+class PeriodicTask:
+    """Training batches, loss and held-out metrics of the periodic random-token task."""
+
+    def __init__(self, section: dict, seed: int, device: torch.device):
+        self.p = section["periodic"]
+        self.batch = section["train"]["batch"]
+        self.seed = seed
+        self.device = device
+        g = generator(seed, _EVAL_STREAM)
+        p = self.p
+        self.eval_tokens = periodic_sequences(section["train"]["eval_batch"], p["seq_len"], p["vocab_size"],
+                                              p["period_min"], p["period_max"], g).to(device)
+        self.prefix_tokens = repeated_random_tokens(section["train"]["eval_batch"], p["seq_len"] // 2,
+                                                    p["vocab_size"], g).to(device)
+        self.early, self.late = icl_positions(p["seq_len"], p["early_frac"], p["late_frac"])
+
+    def batch_at(self, step: int) -> torch.Tensor:
+        p = self.p
+        g = generator(self.seed, step)
+        return periodic_sequences(self.batch, p["seq_len"], p["vocab_size"], p["period_min"], p["period_max"],
+                                  g).to(self.device)
+
+    def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
+        """Mean next-token cross-entropy over all positions of the step's batch."""
+        tokens = self.batch_at(step)
+        logits = model(tokens)
+        return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                 tokens[:, 1:].reshape(-1))
+
+    @torch.no_grad()
+    def metrics(self, model: AttentionOnlyTransformer) -> dict[str, float]:
+        position_loss = per_position_loss(model(self.eval_tokens), self.eval_tokens)
+        _, attention = model(self.prefix_tokens, return_attention=True)
+        prefix = prefix_matching_scores(attention, self.p["seq_len"] // 2).cpu()
+        out = {
+            "eval_loss": float(position_loss.mean()),
+            "loss_early": float(position_loss[self.early]),
+            "loss_late": float(position_loss[self.late]),
+            "icl_score": float(position_loss[self.late] - position_loss[self.early]),
+            "prefix_matching_max": float(prefix.max()),
+        }
+        for layer in range(prefix.shape[0]):
+            for head in range(prefix.shape[1]):
+                out[f"prefix_matching_L{layer}H{head}"] = float(prefix[layer, head])
+        return out
+
+
+class BurstyClassification:
+    """Training batches, loss and held-out metrics of the Reddy (2024) bursty classification task."""
+
+    def __init__(self, section: dict, seed: int, device: torch.device):
+        spec = bursty_spec(section)
+        self.n_labels = spec.n_labels
+        self.batch = section["train"]["batch"]
+        self.seed = seed
+        self.device = device
+        self.task = BurstyTask(spec, generator(seed, _EVAL_STREAM - 1))
+        g = generator(seed, _EVAL_STREAM)
+        n = section["train"]["eval_batch"]
+        self.test_sets = {kind: tuple(t.to(device) for t in self.task.sample_test(kind, n, g)) for kind in TEST_SETS}
+
+    def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
+        """Cross-entropy of the query's label, read at the last position."""
+        inputs, target = self.task.sample_train(self.batch, generator(self.seed, step))
+        logits = model(inputs.to(self.device))[:, -1]
+        return torch.nn.functional.cross_entropy(logits, target.to(self.device))
+
+    @torch.no_grad()
+    def metrics(self, model: AttentionOnlyTransformer) -> dict[str, float]:
+        out = {}
+        for kind, (inputs, target) in self.test_sets.items():
+            logits = model(inputs)[:, -1]
+            out[f"{kind}_loss"] = float(torch.nn.functional.cross_entropy(logits, target))
+            out[f"{kind}_accuracy"] = float((logits.argmax(-1) == target).float().mean())
+        out["eval_loss"] = out["in_weights_loss"]
+        out["icl_score"] = out["in_context_loss"] - math.log(self.n_labels)
+        return out
+
+
+def make_task(section: dict, seed: int, device: torch.device):
+    """The task object (batches, loss, metrics) named by ``section["task"]``."""
+    if section["task"] == "periodic":
+        return PeriodicTask(section, seed, device)
+    return BurstyClassification(section, seed, device)
+
+
+def make_optimizer(section: dict, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam (PAPER.md section 7) or SGD (Reddy's bursty task), as configured."""
+    o = section["optimizer"]
+    if o["name"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]))
+    return torch.optim.SGD(model.parameters(), lr=o["lr"])
+
+
+def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None, device: str = "auto",
+                        threads: int | None = None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """Train one attention-only model; return its metrics table and checkpoint stack.
+
+    Parameters
+    ----------
+    section : dict
+        The validated ``attention:`` config section.
+    n_layers, seed : int
+        Depth and seed of the run.
+    state_dir : path or None
+        Resumable state (not a workflow output); a rerun after a kill resumes there.
+    device : {"auto", "cpu", "cuda"}
+    threads : int or None
+        torch's thread count.
+
+    Returns
+    -------
+    metrics : DataFrame
+        One row per checkpoint step: ``step``, ``train_loss`` (the loss of that step's batch before the
+        update) and the task's held-out metrics (module docstring).
+    checkpoints : dict of str to Tensor
+        ``step`` (T,) and ``W_Q, W_K, W_V`` (T, layers, heads, d_model, d_head), ``W_O``
+        (T, layers, heads, d_head, d_model), float32.
+    """
+    dev = resolve_device(device)
+    seed_everything(seed)
+    model = build_model(section, n_layers).to(dev)
+    task = make_task(section, seed, dev)
+    optimizer = make_optimizer(section, model)
+
+    def on_checkpoint(step: int, model: AttentionOnlyTransformer) -> dict:
+        with torch.no_grad():
+            record = {"train_loss": float(task.loss(model, step))}
+        record.update(task.metrics(model))
+        record.update(model.head_weights())
+        return record
+
+    t = section["train"]
+    run_name = f"attention L{n_layers} seed{seed}"
+    cfg = TrainerConfig(run_name=run_name, total_steps=t["steps"], checkpoint_steps=checkpoint_schedule(section),
+                        state_dir=state_dir, state_every=t["state_every"], log_every=t["log_every"],
+                        threads=threads,
+                        fingerprint=config_fingerprint({"section": section, "layers": n_layers, "seed": seed,
+                                                        "device": dev.type}))
+    result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)
+    metrics = pd.DataFrame(result.records)
+    metrics.insert(0, "seed", seed)
+    metrics.insert(0, "layers", n_layers)
+    checkpoints = {"step": torch.tensor(metrics["step"].to_numpy())}
+    checkpoints.update({k: result.checkpoints[k].float() for k in HEAD_WEIGHTS})
+    return metrics, checkpoints

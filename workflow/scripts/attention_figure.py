@@ -1,0 +1,15 @@
+"""Thin entry point of rule attention_figure: figures 4-6."""
+
+import pandas as pd
+
+from icl_dynamics.figures import attention as attention_figures
+from icl_dynamics.measures.settings import measures_section
+from icl_dynamics.workflow_io import rule_logging
+
+with rule_logging(snakemake.log[0]):
+    tables = {"measures": pd.read_parquet(snakemake.input.measures),
+              "metrics": pd.read_parquet(snakemake.input.metrics),
+              "windows": pd.read_csv(snakemake.input.windows)}
+    draw = {"fig4_icl_emergence": attention_figures.fig4, "fig5_qk_ov_ranks": attention_figures.fig5,
+            "fig6_subspace_distance": attention_figures.fig6}[snakemake.wildcards.stem]
+    draw(tables, measures_section(snakemake.params.measures), snakemake.output.pdf, snakemake.output.png)
