@@ -1,0 +1,241 @@
+"""Tests of the attention-only experiment: task data, model, resumable training, ICL scores, claim rules."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from icl_dynamics.claims.attention import fall_step, in_window, rank_dip
+from icl_dynamics.config import validate
+from icl_dynamics.data.bursty import BurstySpec, BurstyTask
+from icl_dynamics.data.sequences import (
+    icl_positions,
+    icl_score,
+    per_position_loss,
+    periodic_sequences,
+    prefix_matching_scores,
+    repeated_random_tokens,
+)
+from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
+from icl_dynamics.training.attention import train_attention_run
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+def test_repeated_random_tokens_repeat():
+    x = repeated_random_tokens(5, 7, 11, torch.Generator().manual_seed(0))
+    assert x.shape == (5, 14)
+    assert torch.equal(x[:, 7:], x[:, :7])
+
+
+def test_periodic_sequences_have_a_period_in_range():
+    lo, hi, T = 5, 12, 40
+    x = periodic_sequences(200, T, 50, lo, hi, torch.Generator().manual_seed(1))
+    periods = set()
+    for row in x:
+        valid = [p for p in range(1, T) if torch.equal(row[p:], row[:-p])]
+        # The segment is random, so its smallest period is the drawn one (a shorter one is vanishingly rare).
+        assert lo <= valid[0] <= hi
+        periods.add(valid[0])
+    assert periods == set(range(lo, hi + 1))
+
+
+def _nearest_class(task: BurstyTask, content: torch.Tensor) -> torch.Tensor:
+    return torch.cdist(content, task.class_means).argmin(dim=-1)
+
+
+def _nearest_label(task: BurstyTask, content: torch.Tensor) -> torch.Tensor:
+    return torch.cdist(content, task.label_vectors).argmin(dim=-1)
+
+
+@pytest.fixture(scope="module")
+def bursty():
+    spec = BurstySpec(n_classes=64, n_labels=16, n_items=8, content_dim=63, position_width=65, eps=0.1,
+                      burstiness=4)
+    return BurstyTask(spec, torch.Generator().manual_seed(0))
+
+
+def test_bursty_shapes_positions_and_burstiness(bursty):
+    s = bursty.spec
+    x, y = bursty.sample_train(100, torch.Generator().manual_seed(1))
+    assert x.shape == (100, 17, 63 + 65) and y.shape == (100,)
+    position = x[..., s.content_dim:]
+    assert torch.equal(position.sum(-1), torch.ones(100, 17))
+    index = position.argmax(-1)
+    assert torch.equal(index - index[:, :1], torch.arange(17).expand(100, 17))  # consecutive positions
+    assert len(set(index[:, 0].tolist())) > 1  # random shift
+    items = _nearest_class(bursty, x[:, 0:-1:2, : s.content_dim])
+    query = _nearest_class(bursty, x[:, -1, : s.content_dim])
+    for row, q in zip(items, query):
+        counts = torch.bincount(row)
+        assert set(counts[counts > 0].tolist()) == {4}  # N / B = 2 classes, B = 4 items each
+        assert q in row
+    assert torch.equal(y, bursty.class_labels[query])
+    labels = _nearest_label(bursty, x[:, 1:-1:2, : s.content_dim])
+    assert torch.equal(labels, bursty.class_labels[items])
+
+
+def test_bursty_test_sets(bursty):
+    s = bursty.spec
+    g = torch.Generator().manual_seed(2)
+    x, y = bursty.sample_test("flipped", 200, g)
+    query = _nearest_class(bursty, x[:, -1, : s.content_dim])
+    labels = _nearest_label(bursty, x[:, 1:-1:2, : s.content_dim])
+    items = _nearest_class(bursty, x[:, 0:-1:2, : s.content_dim])
+    assert (y != bursty.class_labels[query]).all()  # every label moved away from the trained one
+    assert torch.equal(labels[items == query[:, None]], y.repeat_interleave(4))  # target = in-context label
+
+    x, y = bursty.sample_test("in_weights", 200, g)
+    query = _nearest_class(bursty, x[:, -1, : s.content_dim])
+    items = _nearest_class(bursty, x[:, 0:-1:2, : s.content_dim])
+    assert torch.equal(y, bursty.class_labels[query])
+    assert (items != query[:, None]).all()
+
+    x, y = bursty.sample_test("in_context", 200, g)
+    labels = _nearest_label(bursty, x[:, 1:-1:2, : s.content_dim])
+    context = x[:, 0:-1:2, : s.content_dim]
+    nearest_item = torch.cdist(x[:, -1:, : s.content_dim], context).argmin(-1).squeeze(1)
+    assert torch.equal(y, labels[torch.arange(200), nearest_item])  # query's class is in context with label y
+    assert (torch.cdist(x[:, -1, : s.content_dim], bursty.class_means).min(-1).values > 0.5).all()  # novel classes
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def _model(layers=2, layer_norm="none", positional="learned"):
+    torch.manual_seed(0)
+    cfg = AttentionOnlyConfig(n_layers=layers, d_model=16, n_heads=4, d_head=4, n_ctx=12, n_outputs=10,
+                              vocab_size=10, layer_norm=layer_norm, positional=positional, init_std=0.5)
+    return AttentionOnlyTransformer(cfg)
+
+
+@pytest.mark.parametrize("layer_norm", ["none", "pre"])
+def test_model_is_causal(layer_norm):
+    model = _model(layers=3, layer_norm=layer_norm)
+    x = torch.randint(0, 10, (3, 12), generator=torch.Generator().manual_seed(0))
+    y = x.clone()
+    y[:, 7] = (x[:, 7] + 1) % 10
+    a, b = model(x), model(y)
+    assert torch.allclose(a[:, :7], b[:, :7], atol=0, rtol=0)
+    assert not torch.allclose(a[:, 7], b[:, 7])
+
+
+def test_per_head_layer_equals_fused_attention():
+    model = _model(layers=1)
+    layer = model.layers[0]
+    x = torch.randn(2, 12, 16)
+    out, pattern = layer(x)
+    heads, d, e = layer.W_Q.shape
+    # Fused weights: heads side by side, (d_model, heads * d_head) and (heads * d_head, d_model).
+    fused = {n: getattr(layer, n).permute(1, 0, 2).reshape(d, heads * e) for n in ("W_Q", "W_K", "W_V")}
+    W_O = layer.W_O.reshape(heads * e, d)
+
+    def split(t):
+        return t.view(2, 12, heads, e).transpose(1, 2)
+
+    q, k, v = (split(x @ fused[n]) for n in ("W_Q", "W_K", "W_V"))
+    z = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    expected = x + z.transpose(1, 2).reshape(2, 12, heads * e) @ W_O
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert torch.allclose(pattern.sum(-1), torch.ones(2, heads, 12), atol=1e-6)
+
+
+def test_circuits_are_products_of_head_weights():
+    model = _model(layers=2)
+    qk, ov = model.circuits()
+    assert qk.shape == ov.shape == (2, 4, 16, 16)
+    layer = model.layers[1]
+    assert torch.allclose(qk[1, 2], layer.W_Q[2] @ layer.W_K[2].T)
+    assert torch.allclose(ov[1, 3], layer.W_V[3] @ layer.W_O[3])
+    assert torch.linalg.matrix_rank(qk[0, 0]) == 4  # rank d_head
+
+
+# -------------------------------------------------------------------------------------------- scores
+
+
+def test_olsson_positions():
+    assert icl_positions(512, 50 / 512, 500 / 512) == (50, 500)
+
+
+def test_icl_score_of_a_planted_perfect_copy_predictor():
+    V, n, margin = 20, 10, 6.0
+    x = repeated_random_tokens(64, n, V, torch.Generator().manual_seed(3))
+    logits = torch.zeros(64, 2 * n, V)
+    for t in range(n - 1, 2 * n - 1):  # the next token x[t+1] = x[t+1-n] is in the context
+        logits[torch.arange(64), t, x[:, t + 1]] = margin
+    loss = per_position_loss(logits, x)
+    copy_loss = math.log(1 + (V - 1) * math.exp(-margin))
+    assert torch.allclose(loss[: n - 1], torch.full((n - 1,), math.log(V)), atol=1e-5)
+    assert torch.allclose(loss[n - 1 :], torch.full((n,), copy_loss), atol=1e-5)
+    assert icl_score(loss, 3, 2 * n - 2) == pytest.approx(copy_loss - math.log(V), abs=1e-5)
+
+
+def test_prefix_matching_of_planted_patterns():
+    n, T = 6, 12
+    induction = torch.zeros(1, 2, 1, T, T)
+    for q in range(T):
+        induction[..., q, q - n + 1 if q >= n else q] = 1.0
+    uniform = torch.tril(torch.ones(T, T)) / torch.arange(1, T + 1)[:, None]
+    scores = prefix_matching_scores(torch.cat([induction, uniform.expand(1, 2, 1, T, T)], dim=2), n)
+    assert scores.shape == (1, 2)
+    assert scores[0, 0] == pytest.approx(1.0)
+    assert scores[0, 1] == pytest.approx(sum(1 / (q + 1) for q in range(n, T)) / n)
+
+
+# ----------------------------------------------------------------------------------------- claim rules
+
+
+def test_rank_dip_and_fall_step():
+    curve = pd.Series([5.0, 5.0, 4.0, 3.0, 4.5, 4.8], index=[0, 1, 10, 100, 1000, 10000])
+    step, depth = rank_dip(curve)
+    assert step == 100 and depth == pytest.approx((4.8 - 3.0) / 4.8)
+    assert in_window(step, (90.0, 95.0), 0.1) and not in_window(step, (20.0, 50.0), 0.1)
+    assert fall_step(pd.Series([0.8, 0.7, 0.39, 0.1], index=[0, 5, 50, 500]), 0.5) == 50
+
+
+# ------------------------------------------------------------------------------------------- training
+
+
+def _tiny_section(steps=300):
+    section = {"depths": [2], "seeds": [0], "model": {"d_model": 16, "n_heads": 2, "d_head": 8},
+               "periodic": {"seq_len": 24, "vocab_size": 16, "period_min": 4, "period_max": 10},
+               "train": {"steps": steps, "batch": 8, "eval_batch": 16, "state_every": 10, "log_every": 50,
+                         "checkpoints": {"n_log": 10, "dense_from": 10, "dense_to": steps, "n_dense": 10}}}
+    return validate(section, "attention")
+
+
+_CHILD = """
+import sys, json
+from icl_dynamics.training.attention import train_attention_run
+train_attention_run(json.loads(sys.argv[1]), 2, 0, state_dir=sys.argv[2], device="cpu", threads=1)
+"""
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
+    import json
+
+    section = _tiny_section()
+    reference, ref_ckpt = train_attention_run(section, 2, 0, state_dir=tmp_path / "uninterrupted", device="cpu",
+                                              threads=1)
+    state = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(section), str(state)],
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    state_file = state / "state.pt"
+    while not state_file.exists() and child.poll() is None:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    saved_step = torch.load(state_file, weights_only=False)["step"]
+    assert 0 < saved_step < section["train"]["steps"]
+    resumed, resumed_ckpt = train_attention_run(section, 2, 0, state_dir=state, device="cpu", threads=1)
+    pd.testing.assert_frame_equal(resumed, reference)
+    for key in ref_ckpt:
+        assert torch.equal(resumed_ckpt[key], ref_ckpt[key])
+    assert reference["step"].iloc[-1] == 300 and reference["eval_loss"].iloc[-1] < reference["eval_loss"].iloc[0]
