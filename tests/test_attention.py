@@ -239,3 +239,18 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     for key in ref_ckpt:
         assert torch.equal(resumed_ckpt[key], ref_ckpt[key])
     assert reference["step"].iloc[-1] == 300 and reference["eval_loss"].iloc[-1] < reference["eval_loss"].iloc[0]
+
+
+def test_bursty_training_records_the_three_test_sets():
+    section = validate({"task": "bursty", "model": {"d_model": 16, "n_heads": 2, "d_head": 8},
+                        "bursty": {"n_classes": 16, "n_labels": 8, "content_dim": 15, "position_width": 20},
+                        "optimizer": {"name": "sgd", "lr": 0.01},
+                        "train": {"steps": 10, "batch": 8, "eval_batch": 16,
+                                  "checkpoints": {"n_log": 3, "dense_from": 0, "dense_to": 10, "n_dense": 2}}},
+                       "attention")
+    metrics, checkpoints = train_attention_run(section, 1, 0, device="cpu", threads=1)
+    for kind in ("in_context", "flipped", "in_weights"):
+        assert metrics[f"{kind}_accuracy"].between(0, 1).all()
+    assert (metrics["icl_score"] - (metrics["in_context_loss"] - math.log(8))).abs().max() < 1e-12
+    assert checkpoints["W_Q"].shape == (len(metrics), 1, 2, 16, 8)
+    assert checkpoints["W_O"].dtype == torch.float32
