@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from icl_dynamics.data.regression import RegressionTask, embed_sequences, make_basis, make_task_pool, task_matrices
+from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, context_second_moment, embed_sequences,
+                                          make_basis, make_task_pool, task_matrices)
 from icl_dynamics.models.linear_attention import block_prediction, forward, predict, split_blocks
 from icl_dynamics.theory import exact_flow as ef
 from icl_dynamics.training.linear_sgd import SGDSettings, initial_modes, loss_and_grads, run_sgd, sample_batch
@@ -31,6 +32,18 @@ def test_prediction_equals_block_formula():
     assert np.allclose(predict(W_P, W_Q, (ctx @ ctx.T / N)[None], x_q)[0], y_hat)
 
 
+def test_context_moment_applied_without_forming_a():
+    task = RegressionTask(s=np.array([2.0, 0.7, 0.3]), U=make_basis("random", 3, 4), N=5, P=3)
+    rng = np.random.default_rng(3)
+    W = task_matrices(make_task_pool(4, 3, 2), task.U)
+    X, Y = task.sample_tokens(rng, W)
+    Zc = np.concatenate([X, Y], axis=-1)
+    A = np.swapaxes(Zc, -1, -2) @ Zc / 5
+    v = rng.normal(size=(4, 6))
+    S_xx = np.swapaxes(X, -1, -2) @ X / 5
+    assert np.allclose(apply_context_moment(S_xx, W, v), (A @ v[..., None])[..., 0])
+
+
 def test_other_blocks_do_not_affect_prediction():
     d, N = 2, 5
     X, Y, x_q, Z = _sequence(d, N)
@@ -44,9 +57,10 @@ def test_other_blocks_do_not_affect_prediction():
 def test_analytic_gradients_match_autograd():
     task = RegressionTask(s=np.array([2.0, 1.0, 0.5]), U=make_basis("random", 3, 1), N=8, P=20)
     pool = make_task_pool(20, 3, 0)
-    A, x_q, y_q = sample_batch(task, pool, np.random.default_rng(0), 16, "tokens")
+    S_xx, W, x_q, y_q = sample_batch(task, pool, np.random.default_rng(0), 16, "tokens")
+    A = context_second_moment(S_xx, W)
     W_P, W_Q = RNG.normal(size=(1, 6, 6)) * 0.3, RNG.normal(size=(1, 6, 6)) * 0.3
-    loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, A[None], x_q[None], y_q[None])
+    loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, S_xx[None], W[None], x_q[None], y_q[None])
     tP = torch.tensor(W_P[0], requires_grad=True)
     tQ = torch.tensor(W_Q[0], requires_grad=True)
     y_hat = torch.einsum("ij,bjk,kl,bl->bi", tP[3:], torch.tensor(A), tQ[:, :3], torch.tensor(x_q))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from icl_dynamics.data.regression import RegressionTask, make_basis, make_spectrum, make_task_pool, pool_moments
@@ -120,11 +121,13 @@ def count_distinct(values: np.ndarray, rel_tol: float) -> int:
     return 1 + int(np.sum(np.abs(np.diff(v)) > rel_tol * np.abs(v[:-1])))
 
 
-def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_drop: float,
+def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_drop: float, smoothing: float,
                  n_grid: int = 200) -> tuple[int, np.ndarray]:
     """Cliffs of a loss curve on a log-step axis.
 
-    The loss is resampled on a uniform grid of log(step); the drop rate r = -d log L / d log(step) is
+    log L is resampled on a uniform grid of ln(step) and smoothed with a Gaussian of standard deviation
+    ``smoothing`` (in ln(step); SGD noise on a plateau otherwise makes spurious peaks, while a cliff is
+    several times wider); the drop rate r = -d log L / d ln(step) is
     computed; a cliff is a peak of r with prominence >= ``prominence`` x max(r) whose drop in log L
     between the peak's bases is >= ``min_drop`` x the whole run's drop in log L (so fluctuations on a
     plateau do not count). Returns (count, steps of the cliffs).
@@ -132,7 +135,8 @@ def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_dro
     mask = steps >= 1
     log_s = np.log(steps[mask])
     grid = np.linspace(log_s[0], log_s[-1], n_grid)
-    log_loss = np.interp(grid, log_s, np.log(loss[mask]))
+    log_loss = gaussian_filter1d(np.interp(grid, log_s, np.log(loss[mask])), smoothing / (grid[1] - grid[0]),
+                                 mode="nearest")
     rate = np.concatenate([[0.0], -np.gradient(log_loss, grid), [0.0]])
     total_drop = log_loss[0] - log_loss.min()
     if rate.max() <= 0 or total_drop <= 0:
@@ -167,7 +171,8 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
     if has_closed:
         half["closed"] = exact_flow.half_time(steps, a_closed, th["fp_closed"] / 2)
     distinct = count_distinct(s, thresholds["eigen_rel_tol"])
-    detect = dict(prominence=thresholds["cliff_prominence"], min_drop=thresholds["cliff_min_drop"])
+    detect = dict(prominence=thresholds["cliff_prominence"], min_drop=thresholds["cliff_min_drop"],
+                  smoothing=thresholds["cliff_smoothing"])
     cliffs = {"sim": count_cliffs(steps, loss_sim, **detect),
               "exact": count_cliffs(steps, th["loss_exact"].mean(axis=0), **detect)}
     if has_closed:

@@ -69,7 +69,7 @@ def pool_moments(lambdas: np.ndarray) -> np.ndarray:
 
 def task_matrices(lambdas: np.ndarray, U: np.ndarray) -> np.ndarray:
     """W^mu = U diag(lambda^mu) U^T for a stack of diagonals (..., d) -> (..., d, d)."""
-    return np.einsum("ij,...j,kj->...ik", U, lambdas, U)
+    return (U * lambdas[..., None, :]) @ U.T
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,10 @@ class RegressionTask:
         d, N = self.d, self.N
         if N < d:
             raise ValueError(f"Wishart sampling needs N >= d (N = {N}, d = {d}); use context_sampling: tokens")
-        T = np.tril(rng.standard_normal((size, d, d)), k=-1)
-        diag = np.sqrt(rng.chisquare(N - np.arange(d), size=(size, d)))
-        T[:, np.arange(d), np.arange(d)] = diag
+        T = np.zeros((size, d, d))
+        below = np.tril_indices(d, k=-1)
+        T[:, below[0], below[1]] = rng.standard_normal((size, below[0].size))
+        T[:, np.arange(d), np.arange(d)] = np.sqrt(rng.chisquare(N - np.arange(d), size=(size, d)))
         C = self.U * np.sqrt(self.s)
         CT = C @ T
         return CT @ np.swapaxes(CT, -1, -2) / N
@@ -125,6 +126,15 @@ def embed_sequences(X: np.ndarray, Y: np.ndarray, x_q: np.ndarray) -> np.ndarray
     ctx = np.concatenate([X, Y], axis=-1)  # (B, N, D)
     query = np.concatenate([x_q, np.zeros_like(x_q)], axis=-1)[:, None, :]
     return np.swapaxes(np.concatenate([ctx, query], axis=1), -1, -2)
+
+
+def apply_context_moment(S_xx: np.ndarray, W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A v for A = Z_ctx Z_ctx^T / N without forming A: with y = W x,
+    A v = [S_xx w; W S_xx w], w = v_x + W^T v_y. Shapes: S_xx, W (..., d, d), v (..., 2d)."""
+    d = S_xx.shape[-1]
+    w = v[..., :d] + (np.swapaxes(W, -1, -2) @ v[..., d:, None])[..., 0]
+    Sw = (S_xx @ w[..., None])[..., 0]
+    return np.concatenate([Sw, (W @ Sw[..., None])[..., 0]], axis=-1)
 
 
 def context_second_moment(S_xx: np.ndarray, W: np.ndarray) -> np.ndarray:

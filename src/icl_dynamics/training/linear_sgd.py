@@ -1,7 +1,8 @@
 """Minibatch SGD on the full D x D linear transformer, several seeds batched in one process.
 
 Each step and seed draws ``batch`` sequences: a task index from the seed's pool of P tasks, a context
-(through its covariance S_xx, or as tokens) and a query. The loss is the batch mean of
+(through its covariance S_xx, or as tokens) and a query. A = Z_ctx Z_ctx^T / N is applied to vectors
+through S_xx and W (``data.regression.apply_context_moment``) rather than formed. The loss is the batch mean of
 1/2 ||y_hat - W x_q||^2 with y_hat = [W_P A W_Q (x_q; 0)]_y (``models.linear_attention.predict``),
 A = Z_ctx Z_ctx^T / N. Its gradients are written out (float64, no autograd):
 
@@ -19,10 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from icl_dynamics.data.regression import (RegressionTask, context_second_moment, make_task_pool, pool_moments,
+from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, make_task_pool, pool_moments,
                                           task_matrices)
 from icl_dynamics.models.linear_attention import mode_strengths, split_blocks
 from icl_dynamics.training.trainer import DivergenceError
+
+# Batches are drawn for this many steps at a time (fewer, larger random draws); each seed's stream is
+# still its own, so results do not depend on which seeds share the process.
+DRAW_CHUNK = 25
 
 
 @dataclass(frozen=True)
@@ -67,37 +72,43 @@ def initial_modes(task: RegressionTask, init: str, eps: float, seed: int):
 
 def sample_batch(task: RegressionTask, lambdas: np.ndarray, rng: np.random.Generator, size: int,
                  context_sampling: str):
-    """One batch for one seed: A (size, D, D), x_q (size, d), y_q (size, d)."""
+    """One batch for one seed: S_xx (size, d, d), W (size, d, d), x_q (size, d), y_q (size, d).
+
+    The context enters the model only through A = Z_ctx Z_ctx^T / N, which S_xx and W determine
+    (``data.regression.context_second_moment``); ``tokens`` draws X and forms S_xx = X^T X / N,
+    ``wishart`` draws S_xx directly from the same distribution.
+    """
     W = task_matrices(lambdas[rng.integers(0, lambdas.shape[0], size)], task.U)
     if context_sampling == "wishart":
         S_xx = task.sample_context_covariance(rng, size)
-        A = context_second_moment(S_xx, W)
     elif context_sampling == "tokens":
-        X, Y = task.sample_tokens(rng, W)
-        Z = np.concatenate([X, Y], axis=-1)
-        A = np.swapaxes(Z, -1, -2) @ Z / task.N
+        X, _ = task.sample_tokens(rng, W)
+        S_xx = np.swapaxes(X, -1, -2) @ X / task.N
     else:
         raise ValueError(f"unknown context_sampling {context_sampling!r}; allowed: wishart, tokens")
     x_q = task.sample_queries(rng, size)
-    y_q = np.einsum("bij,bj->bi", W, x_q)
-    return A, x_q, y_q
+    y_q = (W @ x_q[..., None])[..., 0]
+    return S_xx, W, x_q, y_q
 
 
-def loss_and_grads(W_P: np.ndarray, W_Q: np.ndarray, A: np.ndarray, x_q: np.ndarray, y_q: np.ndarray):
+def loss_and_grads(W_P: np.ndarray, W_Q: np.ndarray, S_xx: np.ndarray, W: np.ndarray, x_q: np.ndarray,
+                   y_q: np.ndarray):
     """Batch-mean loss (S,) and the gradients of the moving blocks for stacked seeds.
 
-    W_P, W_Q: (S, D, D); A: (S, B, D, D); x_q, y_q: (S, B, d). Returns (loss, g_Py, g_Qx) with
-    g_Py = dL/dW_P[:, d:, :] (S, d, D) and g_Qx = dL/dW_Q[:, :, :d] (S, D, d).
+    W_P, W_Q: (S, D, D); S_xx, W: (S, B, d, d); x_q, y_q: (S, B, d). A = Z_ctx Z_ctx^T / N is applied
+    through ``apply_context_moment`` (A is symmetric, so it also gives A^T). Returns (loss, g_Py, g_Qx)
+    with g_Py = dL/dW_P[:, d:, :] (S, d, D) and g_Qx = dL/dW_Q[:, :, :d] (S, D, d).
     """
     d = x_q.shape[-1]
     B = x_q.shape[-2]
-    v = np.einsum("sij,sbj->sbi", W_Q[:, :, :d], x_q)
-    u = np.einsum("sbij,sbj->sbi", A, v)
-    e = np.einsum("sij,sbj->sbi", W_P[:, d:, :], u) - y_q
-    loss = 0.5 * np.einsum("sbi,sbi->s", e, e) / B
-    g_Py = np.einsum("sbi,sbj->sij", e, u) / B
-    r = np.einsum("sbij,sbj->sbi", A, np.einsum("sji,sbj->sbi", W_P[:, d:, :], e))
-    g_Qx = np.einsum("sbi,sbj->sij", r, x_q) / B
+    P_y = W_P[:, d:, :]                                         # (S, d, D)
+    v = x_q @ np.swapaxes(W_Q[:, :, :d], -1, -2)                # W_Q (x_q; 0)      (S, B, D)
+    u = apply_context_moment(S_xx, W, v)                        # A W_Q z_q         (S, B, D)
+    e = u @ np.swapaxes(P_y, -1, -2) - y_q                      # y_hat - y         (S, B, d)
+    loss = 0.5 * np.sum(e * e, axis=(-2, -1)) / B
+    g_Py = np.swapaxes(e, -1, -2) @ u / B
+    r = apply_context_moment(S_xx, W, e @ P_y)                  # A W_P[d:]^T e     (S, B, D)
+    g_Qx = np.swapaxes(r, -1, -2) @ x_q / B
     return loss, g_Py, g_Qx
 
 
@@ -152,10 +163,12 @@ def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_s
                     f"{loss_eval[bad][0]:.3g} (initial {initial_loss[bad][0]:.3g}) for seed {np.array(seeds)[bad][0]}")
         if step == settings.steps:
             break
-        batches = [sample_batch(task, pool, r, settings.batch, settings.context_sampling)
-                   for pool, r in zip(pools, rngs)]
-        A, x_q, y_q = (np.stack(parts) for parts in zip(*batches))
-        loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, A, x_q, y_q)
+        if step % DRAW_CHUNK == 0:
+            chunk = [sample_batch(task, pool, r, settings.batch * DRAW_CHUNK, settings.context_sampling)
+                     for pool, r in zip(pools, rngs)]
+            chunk = [np.stack(parts).reshape((len(seeds), DRAW_CHUNK, settings.batch) + parts[0].shape[1:])
+                     for parts in zip(*chunk)]
+        loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, *(part[:, step % DRAW_CHUNK] for part in chunk))
         if not np.all(np.isfinite(loss)):
             raise DivergenceError(f"run {run_name!r} diverged at step {step} with learning rate {settings.lr}: "
                                   f"training loss {loss}")
