@@ -1,0 +1,53 @@
+"""Workflow tests: lint, dry runs, a bad config, and the quick preset end to end."""
+
+import pandas as pd
+import pytest
+
+from icl_dynamics.claims.scorecard import COLUMNS, VERDICTS
+
+from conftest import REPO, copy_workflow, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps"]
+
+
+def test_lint_is_clean():
+    proc = run_snakemake(REPO, "--lint", "--nolock", check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Lints for" not in proc.stdout, proc.stdout[-4000:]
+
+
+@pytest.mark.parametrize("configfiles", [[], ["--configfile", "config/quick.yaml"]])
+def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
+    proc = run_snakemake(REPO, "-n", "--nolock", "--cores", "2", "all", *configfiles)
+    for stem in FIGURE_STEMS:
+        assert f"figures/{stem}.png" in proc.stdout
+    assert "results/claims.csv" in proc.stdout
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("linear:\n  defaults:\n    lr: -0.1\n    spectrum: {kind: cubic}\n")
+    proc = run_snakemake(REPO, "-n", "--nolock", "all", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "config key 'linear.defaults.lr' = -0.1 is invalid" in proc.stdout
+    assert "'linear.defaults.spectrum.kind' = 'cubic' is not allowed" in proc.stdout
+    assert "Job stats" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_quick_preset_end_to_end(tmp_path_factory):
+    """The quick preset renders every figure and a complete scorecard; fig targets then do nothing."""
+    work = copy_workflow(tmp_path_factory.mktemp("quick") / "wf")
+    run_snakemake(work, "--cores", "2", "all", "--configfile", "config/quick.yaml", timeout=1500)
+    for stem in FIGURE_STEMS:
+        for ext in ("pdf", "png"):
+            assert (work / "figures" / f"{stem}.{ext}").stat().st_size > 10_000
+    claims = pd.read_csv(work / "results/claims.csv")
+    assert list(claims.columns) == COLUMNS
+    assert {"L1", "L2", "L3", "L4", "L5", "L6"} <= set(claims["claim"])
+    assert claims["verdict"].isin(VERDICTS).all()
+    assert claims["note"].str.len().min() > 20
+    again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
+    assert "Nothing to be done" in again.stdout
