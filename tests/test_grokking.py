@@ -1,11 +1,15 @@
-"""Tests of the grokking experiment: data split, fast forward pass, resume, divergence."""
+"""Tests of the grokking experiment: data split, fast forward pass, resume, divergence, events, claims."""
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from icl_dynamics.data.modular import all_pairs, modular_addition_split
-from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
 import icl_dynamics.training.grokking as grokking
+from icl_dynamics.claims.grokking import grokking_rows
+from icl_dynamics.data.modular import all_pairs, modular_addition_split
+from icl_dynamics.measures.grokking_runs import grokking_events
+from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
 from icl_dynamics.training.grokking import GrokkingRunConfig, evaluate, train_grokking
 from icl_dynamics.training.trainer import DivergenceError
 
@@ -92,3 +96,64 @@ def test_diverging_learning_rate_names_run_step_and_lr():
                                "divergence_factor": 10.0})
     with pytest.raises(DivergenceError, match=r"run grokking seed 0 diverged at step \d+ with learning rate 1e\+03"):
         train_grokking(bad, seed=0, device="cpu")
+
+
+def _synthetic_seed(seed, mem_at, grok_at, fall_at):
+    """Metrics and an OV distance table with sharp steps at known epochs (checkpoints every 50)."""
+    epochs = np.arange(0, 5001, 50)
+    metrics = pd.DataFrame({"seed": seed, "epoch": epochs,
+                            "train_acc": np.where(epochs >= mem_at, 1.0, 0.5),
+                            "test_acc": np.where(epochs >= grok_at, 0.99, 0.1),
+                            "test_loss": np.where(epochs >= grok_at, 1e-6, 5.0),
+                            "train_loss": np.where(epochs >= mem_at, 1e-6, 4.0),
+                            "param_norm": 30.0 - epochs / 1000})
+    distance = 0.9 / (1 + (np.maximum(epochs, 1) / fall_at) ** 8)  # falls by half at fall_at
+    circuits = pd.DataFrame({"seed": seed, "epoch": np.repeat(epochs, 2), "series": "OV", "head": np.tile([0, 1], len(epochs)),
+                             "measure": "subspace_distance", "value": np.repeat(distance, 2)})
+    qk = circuits.assign(series="QK")
+    return metrics, pd.concat([circuits, qk], ignore_index=True)
+
+
+TRANSITION = dict(low_fraction=0.1, high_fraction=0.9, min_relative_change=0.5, min_signal_to_noise=5.0,
+                  max_width_decades=2.0, smoothing=1)
+
+
+def test_events_are_detected_at_their_epochs():
+    metrics, circuits = _synthetic_seed(3, mem_at=200, grok_at=2000, fall_at=1800)
+    events = grokking_events(metrics, circuits, 0.99, 0.95, TRANSITION).set_index("event")
+    assert events.loc["memorisation", "epoch"] == 200
+    assert events.loc["grokking", "epoch"] == 2000
+    assert events.loc["OV_stabilisation", "epoch"] == pytest.approx(1800, rel=0.03)
+    assert events.loc["OV_stabilisation", "start"] < 1800 < events.loc["OV_stabilisation", "end"]
+    assert 1950 <= events.loc["test_loss_fall", "epoch"] <= 2000  # a step between 1950 and 2000
+
+
+def _events(rows):
+    return pd.DataFrame([(s, e, np.nan, t, np.nan) for s, d in rows.items() for e, t in d.items()],
+                        columns=["seed", "event", "start", "epoch", "end"])
+
+
+def test_claim_rows_known_verdicts():
+    thresholds = {"grokking_ratio": 3.0, "stabilisation_offset": 0.5}
+    # seed 0: ratio 10, stabilisation 0.1 gaps early; seed 1: ratio 5, 0.25 gaps late
+    good = _events({0: {"memorisation": 100, "grokking": 1000, "OV_stabilisation": 910, "QK_stabilisation": 500,
+                        "test_loss_fall": 990},
+                    1: {"memorisation": 200, "grokking": 1000, "OV_stabilisation": 1200, "QK_stabilisation": 500,
+                        "test_loss_fall": 990}})
+    g1, g2 = grokking_rows(good, thresholds)
+    assert (g1.claim, g1.verdict, g1.value) == ("G1", "reproduced", pytest.approx(5.0))
+    assert (g2.claim, g2.verdict, g2.value) == ("G2", "reproduced", pytest.approx(0.25))
+    # stabilisation at memorisation in one seed (offset -1), fast "grokking" (ratio 2) in the other
+    bad = _events({0: {"memorisation": 100, "grokking": 1000, "OV_stabilisation": 100, "QK_stabilisation": 100,
+                       "test_loss_fall": 990},
+                   1: {"memorisation": 500, "grokking": 1000, "OV_stabilisation": 300, "QK_stabilisation": 100,
+                       "test_loss_fall": 990}})
+    g1, g2 = grokking_rows(bad, thresholds)
+    assert (g1.verdict, g1.value) == ("partial", pytest.approx(2.0))
+    assert (g2.verdict, g2.value) == ("not_reproduced", pytest.approx(1.4))  # seed 1: (300-1000)/500
+    # a seed that never groks
+    never = _events({0: {"memorisation": 100, "grokking": np.nan, "OV_stabilisation": 100, "QK_stabilisation": 100,
+                         "test_loss_fall": np.nan}})
+    g1, g2 = grokking_rows(never, thresholds)
+    assert g1.verdict == "not_reproduced" and np.isnan(g1.value)
+    assert g2.verdict == "not_reproduced"

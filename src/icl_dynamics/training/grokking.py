@@ -101,11 +101,14 @@ def train_grokking(cfg: GrokkingRunConfig, seed: int, state_dir=None, device: st
                 "test_acc": test_acc, "param_norm": norm, **m.circuits()}
 
     name = run_name or f"grokking seed {seed}"
+    # the state of a run stays valid when only its logging, saving or divergence settings change
+    numeric_settings = {k: v for k, v in asdict(cfg).items()
+                        if k not in ("state_every", "log_every", "divergence_factor")}
     trainer_cfg = TrainerConfig(
         run_name=name, total_steps=cfg.epochs, checkpoint_steps=interval_steps(cfg.epochs, cfg.checkpoint_every),
         state_dir=state_dir, state_every=cfg.state_every, log_every=cfg.log_every,
         divergence_factor=cfg.divergence_factor, threads=threads,
-        fingerprint=config_fingerprint({**asdict(cfg), "seed": seed, "device": dev.type}))
+        fingerprint=config_fingerprint({**numeric_settings, "seed": seed, "device": dev.type}))
     result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records).rename(columns={"step": "epoch"})
     metrics.insert(0, "seed", seed)

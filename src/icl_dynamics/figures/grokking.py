@@ -1,0 +1,93 @@
+"""Figure 7: grokking on modular addition, progress measures on one epoch axis (PAPER.md section 6).
+
+Panels: (a) train/test accuracy, (b) train/test loss, (c) OV and QK subspace distance to the final
+weights, (d) OV effective and marginalised effective rank, (e) curvature of the loss autocorrelation,
+(f) parameter norm and the curvature of its autocorrelation. Curves are means over seeds (head means
+for per-head measures) with a min-max band over seeds; vertical lines mark the mean memorisation and
+grokking epochs, the dotted line in (c) the mean detected OV stabilisation epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from icl_dynamics.figures.style import band, mode_colors, plt
+
+
+def _per_seed(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values of shape (seeds, epochs)) of a long table with columns seed, epoch, ``column``."""
+    wide = frame.pivot_table(index="seed", columns="epoch", values=column, aggfunc="mean")
+    return wide.columns.to_numpy(dtype=float), wide.to_numpy()
+
+
+def _measure(measures: pd.DataFrame, series: str, measure: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = measures[(measures.series == series) & (measures.measure == measure)]
+    return _per_seed(rows, "value")
+
+
+def _positive(x, values):
+    keep = x > 0
+    return x[keep], values[:, keep]
+
+
+def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame):
+    """Draw figure 7 from the metrics of every seed, the measures table and the events table."""
+    colors = mode_colors(4)
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), sharex=True)
+    (ax_acc, ax_loss, ax_dist), (ax_rank, ax_curv, ax_norm) = axes
+
+    for col, name, color in (("train_acc", "train", colors[0]), ("test_acc", "test", colors[1])):
+        band(ax_acc, *_positive(*_per_seed(metrics, col)), color, label=name)
+    ax_acc.set(ylabel="accuracy", title="(a) accuracy (lines: mean event epochs)")
+
+    for col, name, color in (("train_loss", "train", colors[0]), ("test_loss", "test", colors[1])):
+        band(ax_loss, *_positive(*_per_seed(metrics, col)), color, label=name)
+    ax_loss.set(yscale="log", ylabel="cross-entropy", title="(b) loss")
+
+    for series, color, ls in (("OV", colors[2], "-"), ("QK", colors[3], "--")):
+        band(ax_dist, *_positive(*_measure(measures, series, "subspace_distance")), color, ls=ls,
+             label=f"{series} (head mean)")
+    ax_dist.set(ylabel="subspace distance to final", title="(c) subspace distance")
+    stab = events[events.event == "OV_stabilisation"]["epoch"].dropna()
+    if len(stab):
+        ax_dist.axvline(stab.mean(), color=colors[2], ls=":", lw=1.2, label="OV stabilisation")
+
+    marginal = sorted(m for m in measures.measure.unique() if m.startswith("marginal_effective_rank"))[0]
+    band(ax_rank, *_positive(*_measure(measures, "OV", "effective_rank")), colors[2], label="OV effective rank")
+    band(ax_rank, *_positive(*_measure(measures, "OV", marginal)), colors[2], ls="--",
+         label=f"OV marginalised ({marginal.rsplit('_', 1)[-1]})")
+    ax_rank.set(ylabel="rank (head mean)", title="(d) effective ranks")
+
+    for series, name, color in (("train_loss", "train loss", colors[0]), ("test_loss", "test loss", colors[1])):
+        band(ax_curv, *_positive(*_measure(measures, series, "autocorrelation_curvature")), color, label=name)
+    ax_curv.set(ylabel="autocorrelation curvature", title="(e) curvature of log-loss autocorrelation")
+    ax_curv.set_yscale("symlog", linthresh=1e-3)
+
+    band(ax_norm, *_positive(*_per_seed(metrics, "param_norm")), colors[3], label="parameter norm")
+    ax_norm.set(ylabel="parameter norm", title="(f) parameter norm")
+    twin = ax_norm.twinx()
+    band(twin, *_positive(*_measure(measures, "param_norm", "autocorrelation_curvature")), "0.4", ls="--",
+         lw=1.0, label="its curvature")
+    twin.set_ylabel("autocorrelation curvature")
+    twin.spines["right"].set_visible(True)
+
+    mem = events[events.event == "memorisation"]["epoch"].dropna()
+    grok = events[events.event == "grokking"]["epoch"].dropna()
+    for ax in axes.flat:  # the event lines get a legend entry in panel (a) only
+        ax.set_xscale("log")
+        if len(mem):
+            ax.axvline(mem.mean(), color="0.3", lw=0.8, ls="--", label="memorisation" if ax is ax_acc else None)
+        if len(grok):
+            ax.axvline(grok.mean(), color="k", lw=0.8, ls="-.", label="grokking" if ax is ax_acc else None)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    for ax in (ax_acc, ax_loss, ax_dist, ax_rank, ax_curv):
+        ax.legend(loc="best", frameon=False)
+    handles, labels = ax_norm.get_legend_handles_labels()
+    twin_handles, twin_labels = twin.get_legend_handles_labels()
+    ax_norm.legend(handles + twin_handles, labels + twin_labels, loc="lower left", frameon=False)
+    n_seeds = metrics["seed"].nunique()
+    fig.suptitle(f"Grokking of (a + b) mod p: mean and min-max band over {n_seeds} seeds")
+    fig.tight_layout()
+    return fig

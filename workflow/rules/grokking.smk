@@ -1,0 +1,93 @@
+"""Grokking (PAPER.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
+
+from icl_dynamics.training.grokking import GrokkingRunConfig
+
+GROKKING = config["grokking"]
+# Only the settings of a run reach the training rule, so editing thresholds never retrains.
+GROKKING_RUN = {key: GROKKING[key] for key in GrokkingRunConfig.__dataclass_fields__}
+GROKKING_EVENTS = {key: GROKKING[key] for key in ("memorisation_acc", "grokking_acc", "curvature_log_loss")}
+GROKKING_SEEDS = GROKKING["seeds"]
+ALL_FIGURES += figure_paths("fig7_grokking")
+CLAIM_TABLES += ["results/claims/grokking.csv"]
+
+
+rule grokking_train:
+    """Full-batch AdamW on (a + b) mod p; resumes from state/grokking/seed{seed} (not an output)."""
+    output:
+        metrics="results/grokking/seed{seed}/metrics.parquet",
+        checkpoints="results/grokking/seed{seed}/checkpoints.npz",
+    params:
+        run=GROKKING_RUN,
+        seed=lambda wc: int(wc.seed),
+        state_dir=lambda wc: f"state/grokking/seed{wc.seed}",
+        device=config["device"],
+    wildcard_constraints:
+        seed=r"\d+",
+    log:
+        "logs/grokking/train_seed{seed}.log",
+    benchmark:
+        "benchmarks/out/grokking/train_seed{seed}.tsv"
+    threads: train_threads()
+    script:
+        "../scripts/grokking_train.py"
+
+
+rule grokking_measures:
+    """Per-head QK/OV spectra and subspace distances, curvatures, memorisation/grokking/stabilisation."""
+    input:
+        metrics=expand("results/grokking/seed{seed}/metrics.parquet", seed=GROKKING_SEEDS),
+        checkpoints=expand("results/grokking/seed{seed}/checkpoints.npz", seed=GROKKING_SEEDS),
+    output:
+        measures="results/grokking/measures.parquet",
+        events="results/grokking/events.parquet",
+    params:
+        measures=config.get("measures", {}),
+        grokking=GROKKING_EVENTS,
+    log:
+        "logs/grokking/measures.log",
+    benchmark:
+        "benchmarks/out/grokking/measures.tsv"
+    threads: config["threads"]["default"]
+    script:
+        "../scripts/grokking_measures.py"
+
+
+rule grokking_figure:
+    """Figure 7: accuracy, loss, OV subspace distance, ranks and curvature on one epoch axis."""
+    input:
+        metrics=expand("results/grokking/seed{seed}/metrics.parquet", seed=GROKKING_SEEDS),
+        measures="results/grokking/measures.parquet",
+        events="results/grokking/events.parquet",
+    output:
+        pdf="figures/fig7_grokking.pdf",
+        png="figures/fig7_grokking.png",
+    log:
+        "logs/grokking/figure.log",
+    benchmark:
+        "benchmarks/out/grokking/figure.tsv"
+    threads: 1
+    script:
+        "../scripts/grokking_figure.py"
+
+
+rule grokking_claims:
+    """Scorecard rows G1 (grokking occurs) and G2 (late OV stabilisation with the test-error drop)."""
+    input:
+        events="results/grokking/events.parquet",
+    output:
+        "results/claims/grokking.csv",
+    params:
+        thresholds=GROKKING["thresholds"],
+    log:
+        "logs/grokking/claims.log",
+    benchmark:
+        "benchmarks/out/grokking/claims.tsv"
+    threads: 1
+    script:
+        "../scripts/grokking_claims.py"
+
+
+rule fig7:
+    """Named target: figure 7."""
+    input:
+        figure_paths("fig7_grokking"),
