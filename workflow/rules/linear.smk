@@ -87,18 +87,12 @@ rule linear_claims:
         "../scripts/linear_claims.py"
 
 
-def linear_figure_inputs(wildcards):
-    return {
-        "sims": expand("results/linear/{setting}/sim.npz", setting=LINEAR_SETTINGS),
-        "theories": expand("results/linear/{setting}/theory.npz", setting=LINEAR_SETTINGS),
-        "comparisons": expand("results/linear/{setting}/comparison.json", setting=LINEAR_SETTINGS),
-    }
-
-
 rule linear_figure:
     """Figures 1-3 from the small per-setting tables."""
     input:
-        unpack(linear_figure_inputs),
+        sims=expand("results/linear/{setting}/sim.npz", setting=LINEAR_SETTINGS),
+        theories=expand("results/linear/{setting}/theory.npz", setting=LINEAR_SETTINGS),
+        comparisons=expand("results/linear/{setting}/comparison.json", setting=LINEAR_SETTINGS),
     output:
         pdf="figures/{fig}.pdf",
         png="figures/{fig}.png",
