@@ -13,6 +13,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linear.smk"
+include: "workflow/rules/linear_measures.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/claims.smk"
