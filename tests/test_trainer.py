@@ -96,6 +96,8 @@ def test_resume_after_crash_is_bit_identical(tmp_path):
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["step"] == 21  # last multiple of state_every before the crash
     assert_same(run(tmp_path), reference)
+    assert not tmp_path.joinpath("state.pt").exists()  # completed: the state is gone
+    assert not tmp_path.joinpath("checkpoints").exists()
 
 
 def test_resume_after_sigterm_is_bit_identical(tmp_path):

@@ -14,7 +14,8 @@ Resumable state: every ``state_every`` updates (and when SIGTERM/SIGINT arrives)
 optimizer, scheduler and RNG states, the step, the records and the initial loss are written atomically
 (temporary file + ``os.replace``) to ``state_dir``, which is *not* a declared Snakemake output. A rerun
 of a killed job resumes there and ends bit-identical (on CPU) to an uninterrupted run. Checkpoint
-tensors are written to ``state_dir/checkpoints`` as they are made.
+tensors are written to ``state_dir/checkpoints`` as they are made. When training completes, the
+trainer deletes the files it wrote there, so a later (forced) rerun trains from scratch.
 
 Example::
 
@@ -36,7 +37,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import signal
 import threading
 import time
@@ -224,8 +224,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 log.info("%s: resumed from %s at step %d", config.run_name, state_file, step)
             else:
                 log.info("%s: discarding state %s of other settings", config.run_name, state_dir)
-                shutil.rmtree(state_dir)
-                state_dir.mkdir(parents=True)
+                _remove_state(state_dir)
+                state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "checkpoints").mkdir(exist_ok=True)
 
     def save_state():
@@ -283,8 +283,19 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                          config.total_steps, loss.item(), current_lr, rate)
             if step % config.state_every == 0:
                 save_state()
-    save_state()
-    return TrainResult(records=records, checkpoints=_stack_checkpoints(state_dir, tensors_in_memory, checkpoint_steps))
+    checkpoints = _stack_checkpoints(state_dir, tensors_in_memory, checkpoint_steps)
+    if state_dir is not None:
+        _remove_state(state_dir)
+    return TrainResult(records=records, checkpoints=checkpoints)
+
+
+def _remove_state(state_dir: Path) -> None:
+    """Delete the files the trainer wrote (state, checkpoint tensors) and the folders if left empty."""
+    for path in [state_dir / "state.pt", *(state_dir / "checkpoints").glob("step_*.pt")]:
+        path.unlink(missing_ok=True)
+    for folder in (state_dir / "checkpoints", state_dir):
+        if folder.exists() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _stack_checkpoints(state_dir: Path | None, in_memory: dict, steps: list[int]) -> dict[str, torch.Tensor]:
