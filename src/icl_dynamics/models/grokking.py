@@ -12,8 +12,8 @@ Initialisation [choice]: every weight matrix N(0, 1/d_model), biases zero.
 Two forward passes give the same last-position logits:
 - ``forward_full``: the straightforward pass, every position through every layer and the unembedding;
 - ``forward`` (used for training): the cross-entropy reads the last position only, so only the last
-  position's query, attention row, MLP and unembedding are computed (keys and values still come from
-  every position).
+  position's query, attention row, MLP and unembedding are computed; queries, keys and values come
+  from per-token and per-position tables (the embedding times W_Q, W_K, W_V).
 """
 
 from __future__ import annotations
@@ -71,19 +71,23 @@ class GrokkingTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, p) at the last position, computing only what they need.
 
-        Projections are single matrix products over all heads; the per-example attention of the
-        last position (a handful of numbers per head) is done elementwise, not as tiny batched
-        matrix products.
+        The residual stream entering attention is W_E[token] + W_pos[position], so its queries,
+        keys and values are sums of rows of small tables, (W_E W) and (W_pos W) for W = W_Q, W_K,
+        W_V: the projections cost (vocab + n_ctx) rows instead of batch x n_ctx rows. Only the last
+        position's query, attention row, MLP and unembedding are computed; its attention over the
+        few positions is done elementwise, not as tiny batched matrix products.
         """
         h, e = self.cfg.n_heads, self.cfg.d_head
-        resid = self._embed(x)                                                # (b, s, d)
-        b, s, d = resid.shape
-        q = (resid[:, -1] @ self.W_Q.transpose(0, 1).reshape(d, h * e)).view(b, h, 1, e)
-        w_kv = torch.cat([self.W_K, self.W_V], dim=0).transpose(0, 1).reshape(d, 2 * h * e)
-        k, v = (resid @ w_kv).view(b, s, 2, h, e).permute(2, 0, 3, 1, 4)  # (b, h, s, e) each
+        b, s = x.shape
+        d = self.cfg.d_model
+        w_qkv = torch.cat([self.W_Q, self.W_K, self.W_V], dim=0).transpose(0, 1).reshape(d, 3 * h * e)
+        token_table, pos_table = self.W_E @ w_qkv, self.W_pos[:s] @ w_qkv    # (vocab | s, 3 h e)
+        q = (token_table[x[:, -1], : h * e] + pos_table[-1, : h * e]).view(b, h, 1, e)
+        kv = (token_table[x, h * e:] + pos_table[:, h * e:]).view(b, s, 2, h, e)
+        k, v = kv.permute(2, 0, 3, 1, 4)                                      # (b, h, s, e) each
         scores = (q * k).sum(dim=-1) / math.sqrt(e)                           # (b, h, s)
         z = (scores.softmax(dim=-1).unsqueeze(-1) * v).sum(dim=2)             # (b, h, e)
-        last = resid[:, -1] + z.reshape(b, h * e) @ self.W_O.reshape(h * e, d)
+        last = self.W_E[x[:, -1]] + self.W_pos[s - 1] + z.reshape(b, h * e) @ self.W_O.reshape(h * e, d)
         return self._mlp(last) @ self.W_U
 
     def forward_full(self, x: torch.Tensor) -> torch.Tensor:
