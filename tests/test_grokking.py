@@ -157,3 +157,22 @@ def test_claim_rows_known_verdicts():
     g1, g2 = grokking_rows(never, thresholds)
     assert g1.verdict == "not_reproduced" and np.isnan(g1.value)
     assert g2.verdict == "not_reproduced"
+
+
+def test_seed_measures_of_a_tiny_run():
+    from icl_dynamics.measures.grokking_runs import seed_measures
+    from icl_dynamics.measures.settings import measures_section
+
+    metrics, checkpoints = train_grokking(TINY, seed=1, device="cpu")
+    settings = measures_section({"curvature_window": 2})
+    measures, events = seed_measures(metrics, checkpoints, settings,
+                                     {"memorisation_acc": 0.99, "grokking_acc": 0.95, "curvature_log_loss": True})
+    distance = measures[measures.measure == "subspace_distance"]
+    final = distance[distance.epoch == 60]
+    assert len(final) == 2 * TINY.n_heads  # QK and OV, every head
+    np.testing.assert_allclose(final.value, 0.0, atol=1e-10)  # the final circuit is its own reference
+    assert (distance[distance.epoch == 0].value > 0.1).all()
+    curvature = measures[measures.measure == "autocorrelation_curvature"]
+    assert set(curvature.series) == {"train_loss", "test_loss", "param_norm"}
+    assert sorted(curvature.epoch.unique()) == [0, 20, 40]  # windows of 2 checkpoints, placed at their first
+    assert list(events.event) == ["memorisation", "grokking", "test_loss_fall", "OV_stabilisation", "QK_stabilisation"]
