@@ -246,9 +246,6 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             else:
                 _atomic_save(tensors, state_dir / "checkpoints" / f"step_{step:010d}.pt")
 
-    def lr():
-        return optimizer.param_groups[0]["lr"]
-
     todo = set(checkpoint_steps) - {r["step"] for r in records}
     t0, step0 = time.perf_counter(), step
     with _StopFlag() as stop:
@@ -259,9 +256,9 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 break
             if stop.signum is not None:
                 save_state()
-                raise TrainingInterrupted(f"{config.run_name}: signal {stop.signum} at step {step}; state saved "
-                                          f"to {state_dir}, rerun to resume")
-            current_lr = lr()
+                saved = f"state saved to {state_dir}, rerun to resume" if state_dir else "no state_dir, nothing saved"
+                raise TrainingInterrupted(f"{config.run_name}: signal {stop.signum} at step {step}; {saved}")
+            current_lr = optimizer.param_groups[0]["lr"]
             loss = loss_fn(model, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
