@@ -1,5 +1,7 @@
 """Tests of the grokking experiment: data split, fast forward pass, resume, divergence, events, claims."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,3 +178,14 @@ def test_seed_measures_of_a_tiny_run():
     assert set(curvature.series) == {"train_loss", "test_loss", "param_norm"}
     assert sorted(curvature.epoch.unique()) == [0, 20, 40]  # windows of 2 checkpoints, placed at their first
     assert list(events.event) == ["memorisation", "grokking", "test_loss_fall", "OV_stabilisation", "QK_stabilisation"]
+
+
+def test_presets_validate_and_bad_values_name_their_key():
+    from icl_dynamics.config import ConfigError, load_config, validate
+
+    root = Path(__file__).resolve().parents[1] / "config"
+    for files in ([root / "config.yaml"], [root / "config.yaml", root / "quick.yaml"]):
+        section = validate(load_config(*files)["grokking"], "grokking", prefix="grokking")
+        assert GrokkingRunConfig.from_params(section).p in (113, 53)
+    with pytest.raises(ConfigError, match=r"grokking\.train_fraction' = 1\.5"):
+        validate({"train_fraction": 1.5}, "grokking", prefix="grokking")
