@@ -27,6 +27,8 @@ rule attention_train:
     benchmark:
         "benchmarks/out/attention/L{layers}_seed{seed}/train.tsv"
     threads: train_threads()
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/attention_train.py"
 
@@ -47,6 +49,8 @@ rule attention_measures:
     benchmark:
         "benchmarks/out/attention/measures.tsv"
     threads: config["threads"]["default"]
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/attention_measures.py"
 
@@ -69,6 +73,8 @@ rule attention_figure:
     benchmark:
         "benchmarks/out/attention/{stem}.tsv"
     threads: config["threads"]["default"]
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/attention_figure.py"
 
@@ -89,6 +95,8 @@ rule attention_claims:
     benchmark:
         "benchmarks/out/attention/claims.tsv"
     threads: config["threads"]["default"]
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/attention_claims.py"
 

@@ -12,5 +12,7 @@ rule claims:
     benchmark:
         "benchmarks/out/claims.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/merge_claims.py"

@@ -30,6 +30,8 @@ rule linear_simulate:
     benchmark:
         "benchmarks/out/linear/{setting}/simulate.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_simulate.py"
 
@@ -46,6 +48,8 @@ rule linear_theory:
     benchmark:
         "benchmarks/out/linear/{setting}/theory.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_theory.py"
 
@@ -65,6 +69,8 @@ rule linear_compare:
     benchmark:
         "benchmarks/out/linear/{setting}/compare.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_compare.py"
 
@@ -83,6 +89,8 @@ rule linear_claims:
     benchmark:
         "benchmarks/out/linear/claims.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_claims.py"
 
@@ -106,6 +114,8 @@ rule linear_figure:
     benchmark:
         "benchmarks/out/figures/{fig}.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_figure.py"
 

@@ -22,6 +22,8 @@ rule linear_measures:
     benchmark:
         "benchmarks/out/linear/{setting}/measures.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_measures.py"
 
@@ -42,6 +44,8 @@ rule linear_measures_figure:
     benchmark:
         "benchmarks/out/figures/figS1_linear_measures.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_measures_figure.py"
 
@@ -61,6 +65,8 @@ rule linear_measures_claims:
     benchmark:
         "benchmarks/out/linear/measures_claims.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/linear_measures_claims.py"
 
