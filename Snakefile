@@ -9,6 +9,8 @@ the package ``icl_dynamics`` (src/), the scripts in workflow/scripts are thin en
 """
 
 configfile: "config/config.yaml"
+# The front page of `snakemake --report report.html`.
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -17,10 +19,12 @@ include: "workflow/rules/linear_measures.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/report.smk"  # last: its job needs every figure and the scorecard
 
 
 rule all:
     input:
         ALL_FIGURES,
         "results/claims.csv",
+        REPORT_TABLES,
     default_target: True

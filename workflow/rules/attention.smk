@@ -63,7 +63,8 @@ rule attention_figure:
         windows="results/attention/windows.csv",
     output:
         pdf="figures/{stem}.pdf",
-        png="figures/{stem}.png",
+        png=report("figures/{stem}.png", caption="../report/attention_figures.rst", category="Figures",
+                   subcategory="Attention-only transformers", labels={"figure": "{stem}"}),
     wildcard_constraints:
         stem="|".join(ATTENTION_FIGURES.values()),
     params:

@@ -60,7 +60,8 @@ rule grokking_figure:
         events="results/grokking/events.parquet",
     output:
         pdf="figures/fig7_grokking.pdf",
-        png="figures/fig7_grokking.png",
+        png=report("figures/fig7_grokking.png", caption="../report/grokking_figure.rst", category="Figures",
+                   subcategory="Grokking", labels={"figure": "fig7_grokking"}),
     log:
         "logs/grokking/figure.log",
     benchmark:

@@ -103,7 +103,8 @@ rule linear_figure:
         comparisons=expand("results/linear/{setting}/comparison.json", setting=LINEAR_SETTINGS),
     output:
         pdf="figures/{fig}.pdf",
-        png="figures/{fig}.png",
+        png=report("figures/{fig}.png", caption="../report/linear_figures.rst", category="Figures",
+                   subcategory="Linear transformer", labels={"figure": "{fig}"}),
     wildcard_constraints:
         fig="|".join(LINEAR_FIGURES),
     params:

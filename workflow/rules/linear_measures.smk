@@ -35,7 +35,8 @@ rule linear_measures_figure:
         comparisons=expand("results/linear/{setting}/comparison.json", setting=LINEAR_MEASURES_SETTINGS),
     output:
         pdf="figures/figS1_linear_measures.pdf",
-        png="figures/figS1_linear_measures.png",
+        png=report("figures/figS1_linear_measures.png", caption="../report/linear_measures_figure.rst",
+                   category="Figures", subcategory="Linear transformer", labels={"figure": "figS1_linear_measures"}),
     params:
         settings=LINEAR_MEASURES_SETTINGS,
         measures=config.get("measures", {}),

@@ -1,0 +1,36 @@
+"""Report items: the scorecard and every job's run time and peak memory, as pages of `snakemake --report`.
+
+Included after every experiment's rule file: its input is all figures and the scorecard, so it runs
+last, when every other job's benchmark file exists. Figures enter the report through report(...) in
+their own rules' outputs, with captions in workflow/report/.
+"""
+
+REPORT_TABLES = ["results/report/scorecard.html", "results/report/benchmarks.html"]
+
+
+rule report_tables:
+    """results/report/: the scorecard and a table of seconds and max_rss per job from benchmarks/out."""
+    input:
+        figures=ALL_FIGURES,
+        claims="results/claims.csv",
+    output:
+        scorecard=report("results/report/scorecard.html", caption="../report/scorecard.rst", category="Scorecard"),
+        benchmarks=report(
+            "results/report/benchmarks.html", caption="../report/benchmarks.rst", category="Run time and memory"
+        ),
+        benchmarks_csv="results/report/benchmarks.csv",
+    params:
+        # Rule name -> benchmark path pattern of every other rule (this one's file is being written);
+        # a function, so that it is evaluated when the job is built, after every rule file was read.
+        patterns=lambda wildcards: {
+            r.name: str(r.benchmark) for r in workflow.rules if r.benchmark and r.name != "report_tables"
+        },
+    log:
+        "logs/report_tables.log",
+    benchmark:
+        "benchmarks/out/report_tables.tsv"
+    threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/report_tables.py"
