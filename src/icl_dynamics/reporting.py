@@ -105,8 +105,8 @@ def _cell(value, column: str) -> str:
     if isinstance(value, float):
         if pd.isna(value):
             return '<td class="num"></td>'
-        text = f"{value:.4g}" if column not in ("seconds", "total_seconds", "max_seconds", "cpu_seconds") \
-            else f"{value:.1f}"
+        # Seconds and megabytes to one decimal; other numbers (claim values) to four significant digits.
+        text = f"{value:.1f}" if column.endswith(("seconds", "_mb")) else f"{value:.4g}"
         return f'<td class="num">{text}</td>'
     if isinstance(value, int):
         return f'<td class="num">{value}</td>'
