@@ -22,6 +22,20 @@ stop() {
     rm -f "$pidfile"
 }
 
+# Jobs still queued or running on this cluster (a test that failed midway) are cancelled first, so
+# that no job step outlives the daemons. Only this cluster's controller is asked (its slurm.conf).
+if [[ -s $DIR/slurmctld.pid && -f $DIR/slurm.conf ]]; then
+    export SLURM_CONF=$DIR/slurm.conf
+    jobs=$(squeue -h -t PENDING,RUNNING,CONFIGURING,COMPLETING -o %i 2>/dev/null || true)
+    if [[ -n $jobs ]]; then
+        # shellcheck disable=SC2086  # one argument per job id
+        scancel $jobs || true
+        for _ in $(seq 40); do
+            [[ -z $(squeue -h -t RUNNING,COMPLETING -o %i 2>/dev/null || true) ]] && break
+            sleep 0.5
+        done
+    fi
+fi
 if [[ -s $DIR/slurmd.pid ]]; then
     stop slurmd "$DIR/slurmd.pid"
     # slurmd's configless cache: client commands would keep reading it after the cluster is gone.
