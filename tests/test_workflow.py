@@ -9,7 +9,9 @@ from conftest import REPO, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps"]
+FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS1_linear_measures",
+                "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance", "fig7_grokking"]
+CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N2", "N3", "G1", "G2"}
 
 
 def test_lint_is_clean():
@@ -46,8 +48,14 @@ def test_quick_preset_end_to_end(tmp_path_factory):
             assert (work / "figures" / f"{stem}.{ext}").stat().st_size > 10_000
     claims = pd.read_csv(work / "results/claims.csv")
     assert list(claims.columns) == COLUMNS
-    assert {"L1", "L2", "L3", "L4", "L5", "L6"} <= set(claims["claim"])
+    assert set(claims["claim"]) == CLAIMS
     assert claims["verdict"].isin(VERDICTS).all()
     assert claims["note"].str.len().min() > 20
     again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
     assert "Nothing to be done" in again.stdout
+
+    run_snakemake(work, "--report", "report.html", "--configfile", "config/quick.yaml")
+    html = (work / "report.html").read_text(errors="replace")
+    for stem in FIGURE_STEMS:
+        assert f"{stem}.png" in html
+    assert "Reproduction scorecard" in html
