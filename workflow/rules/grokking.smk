@@ -28,6 +28,8 @@ rule grokking_train:
     benchmark:
         "benchmarks/out/grokking/train_seed{seed}.tsv"
     threads: train_threads()
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/grokking_train.py"
 
@@ -48,6 +50,8 @@ rule grokking_measures:
     benchmark:
         "benchmarks/out/grokking/measures.tsv"
     threads: config["threads"]["default"]
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/grokking_measures.py"
 
@@ -67,6 +71,8 @@ rule grokking_figure:
     benchmark:
         "benchmarks/out/grokking/figure.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/grokking_figure.py"
 
@@ -84,6 +90,8 @@ rule grokking_claims:
     benchmark:
         "benchmarks/out/grokking/claims.tsv"
     threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
     script:
         "../scripts/grokking_claims.py"
 
