@@ -58,4 +58,5 @@ def test_quick_preset_end_to_end(tmp_path_factory):
     html = (work / "report.html").read_text(errors="replace")
     for stem in FIGURE_STEMS:
         assert f"{stem}.png" in html
-    assert "Reproduction scorecard" in html
+    assert "scorecard.html" in html and "benchmarks.html" in html
+    assert "Reproduction scorecard" in (work / "results/report/scorecard.html").read_text()
