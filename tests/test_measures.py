@@ -1,6 +1,7 @@
 """Known-answer tests of icl_dynamics.measures (PAPER.md section 5)."""
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 import pytest
 import scipy.linalg
 import torch
@@ -262,6 +263,15 @@ def test_curvature_of_sine_series():
     series = a * np.sin(omega * np.arange(4000))
     curvature = autocorrelation_curvature(series, window=4000)
     assert curvature[0] == pytest.approx(a**2 * (np.cos(omega) - 1), rel=1e-2)
+
+
+def test_curvature_is_minus_mean_squared_increment_on_a_rising_curve():
+    """On a rising (non-stationary) curve the estimate stays -mean((L_(s+1) - L_s)^2) <= 0."""
+    series = np.linspace(1.0, 40.0, 30) ** 1.5
+    curvature = autocorrelation_curvature(series, window=8)
+    expected = -sliding_window_view(np.diff(series) ** 2, 7).mean(axis=-1)
+    np.testing.assert_allclose(curvature, expected, rtol=1e-9)
+    assert np.all(curvature < 0)
 
 
 def test_curvature_of_stack_equals_loop(rng):
