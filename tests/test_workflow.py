@@ -28,6 +28,21 @@ def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
     assert "results/claims.csv" in proc.stdout
 
 
+@pytest.mark.parametrize("device,gpus", [("cuda", 1), ("auto", 0)])
+def test_training_rules_request_a_gpu_only_for_cuda(tmp_path, device, gpus):
+    """With device: cuda the training jobs carry gpu=1 (the SLURM executor turns it into --gpus=1)."""
+    work = copy_workflow(tmp_path / "wf")
+    proc = run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml",
+                         "--config", f"device={device}")
+    blocks = proc.stdout.split("\n\n")
+    for rule in ("attention_train", "grokking_train"):
+        jobs = [b for b in blocks if f"rule {rule}:" in b]
+        assert jobs, rule
+        assert all(f"gpu={gpus}" in b for b in jobs), jobs[0]
+    simulate = next(b for b in blocks if "rule linear_simulate:" in b)
+    assert "gpu=" not in simulate
+
+
 def test_bad_config_fails_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("linear:\n  defaults:\n    lr: -0.1\n    spectrum: {kind: cubic}\n")

@@ -27,6 +27,8 @@ rule attention_train:
     benchmark:
         "benchmarks/out/attention/L{layers}_seed{seed}/train.tsv"
     threads: train_threads()
+    resources:
+        gpu=train_gpus(),
     conda:
         "../envs/icl_dynamics.yaml"
     script:

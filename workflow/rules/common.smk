@@ -25,6 +25,12 @@ def figure_paths(stem):
     return [f"figures/{stem}.pdf", f"figures/{stem}.png"]
 
 
+def train_gpus():
+    """GPUs of a training job: 1 when the config says ``device: cuda`` (the SLURM executor then asks
+    for --gpus=1), else 0 (no request; ``device: auto`` uses a GPU only where a profile gives one)."""
+    return 1 if config["device"] == "cuda" else 0
+
+
 def train_threads():
     """Threads for a training job: the configured count (torch's thread count is set from it)."""
     return config["threads"]["train"]

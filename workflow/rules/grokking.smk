@@ -28,6 +28,8 @@ rule grokking_train:
     benchmark:
         "benchmarks/out/grokking/train_seed{seed}.tsv"
     threads: train_threads()
+    resources:
+        gpu=train_gpus(),
     conda:
         "../envs/icl_dynamics.yaml"
     script:
