@@ -1,7 +1,7 @@
 """Measures of the attention-only runs (PAPER.md sections 5 and 7): per-head circuit spectra over
 checkpoints and the emergence window of the ICL score.
 
-Uses the shared measures (:func:`icl_dynamics.measures.summary.spectral_measures` on the factored QK and
+Uses the shared measures (:func:`icl_dynamics.measures.summary.circuit_spectral_measures` on the factored QK and
 OV circuits, :func:`icl_dynamics.measures.events.detect_transition`); this module only arranges a run's
 checkpoint stack (``icl_dynamics.training.attention.train_attention_run``) into their inputs and their
 outputs into tables.
@@ -14,9 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.measures.circuits import ov_circuit_svd, qk_circuit_svd
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import spectral_measures
+from icl_dynamics.measures.summary import circuit_spectral_measures
 
 MEASURE_COLUMNS = ["layers", "seed", "step", "layer", "head", "circuit", "measure", "value"]
 WINDOW_COLUMNS = ["layers", "seed", "detected", "start", "middle", "end", "width_decades", "icl_before", "icl_after",
@@ -42,12 +41,9 @@ def circuit_measures(checkpoints: dict, settings: dict, layers: int, seed: int) 
     rank, subspace distance to the final circuit and mode strengths, per (step, layer, head, circuit).
     """
     steps = np.asarray(checkpoints["step"])
-    svds = {"QK": qk_circuit_svd(checkpoints["W_Q"], checkpoints["W_K"]),
-            "OV": ov_circuit_svd(checkpoints["W_V"], checkpoints["W_O"])}
     frames = []
-    for circuit, svd in svds.items():
-        final = type(svd)(svd.U[-1], svd.s[-1], svd.V[-1])
-        for measure, values in spectral_measures(svd, final, settings).items():
+    for circuit, measures in circuit_spectral_measures(checkpoints, settings).items():
+        for measure, values in measures.items():
             n_steps, n_layers, n_heads = values.shape
             step, layer, head = np.meshgrid(steps, np.arange(n_layers), np.arange(n_heads), indexing="ij")
             frames.append(pd.DataFrame({"layers": layers, "seed": seed, "step": step.ravel(), "layer": layer.ravel(),

@@ -1,6 +1,6 @@
 """Measures of the grokking runs (PAPER.md sections 5 and 8): circuit spectra, curvatures and events.
 
-Uses the shared measures (:func:`~icl_dynamics.measures.summary.spectral_measures` on the factored
+Uses the shared measures (:func:`~icl_dynamics.measures.summary.circuit_spectral_measures` on the factored
 per-head QK and OV circuits, :func:`~icl_dynamics.measures.curvature.autocorrelation_curvature`,
 :func:`~icl_dynamics.measures.events.detect_transition`); this module arranges one seed's metrics table
 and checkpoint stack (``icl_dynamics.training.grokking.train_grokking``) into their inputs and their
@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.measures.circuits import ov_circuit_svd, qk_circuit_svd
 from icl_dynamics.measures.curvature import autocorrelation_curvature
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import spectral_measures
+from icl_dynamics.measures.summary import circuit_spectral_measures
 
 MEASURE_COLUMNS = ["seed", "epoch", "series", "head", "measure", "value"]
 EVENT_COLUMNS = ["seed", "event", "start", "epoch", "end"]
@@ -47,12 +46,9 @@ def circuit_measures(epochs, checkpoints: dict, settings: dict, seed: int) -> pd
     marginalised effective ranks, stable rank, subspace distance and mode strengths per head.
     """
     epochs = np.asarray(epochs)
-    svds = {"QK": qk_circuit_svd(checkpoints["W_Q"], checkpoints["W_K"]),
-            "OV": ov_circuit_svd(checkpoints["W_V"], checkpoints["W_O"])}
     frames = []
-    for circuit, svd in svds.items():
-        final = type(svd)(svd.U[-1], svd.s[-1], svd.V[-1])
-        for measure, values in spectral_measures(svd, final, settings).items():
+    for circuit, measures in circuit_spectral_measures(checkpoints, settings).items():
+        for measure, values in measures.items():
             n_steps, n_heads = values.shape
             frames.append(pd.DataFrame({"seed": seed, "epoch": np.repeat(epochs, n_heads), "series": circuit,
                                         "head": np.tile(np.arange(n_heads), n_steps), "measure": measure,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from icl_dynamics.measures.circuits import ov_circuit_svd, qk_circuit_svd
 from icl_dynamics.measures.ranks import (
     effective_rank_from_singular_values,
     marginal_effective_rank_from_singular_values,
@@ -14,6 +15,19 @@ from icl_dynamics.measures.subspace import mode_strengths_from_svd, subspace_dis
 from icl_dynamics.measures.svd import SVD
 
 TABLE_COLUMNS = ["step", "matrix", "head", "measure", "value"]
+
+
+def circuit_spectral_measures(checkpoints: dict, settings: dict) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`spectral_measures` of the per-head QK = W_Q W_K^T and OV = W_V W_O circuits over checkpoints,
+    against the last checkpoint, from factored SVDs.
+
+    ``checkpoints`` holds ``W_Q, W_K, W_V`` of shape (T, ..., heads, d_model, d_head) and ``W_O`` of shape
+    (T, ..., heads, d_head, d_model). Returns {"QK": measures, "OV": measures}, arrays of shape (T, ..., heads).
+    """
+    svds = {"QK": qk_circuit_svd(checkpoints["W_Q"], checkpoints["W_K"]),
+            "OV": ov_circuit_svd(checkpoints["W_V"], checkpoints["W_O"])}
+    return {circuit: spectral_measures(svd, SVD(svd.U[-1], svd.s[-1], svd.V[-1]), settings)
+            for circuit, svd in svds.items()}
 
 
 def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[str, np.ndarray]:
