@@ -99,7 +99,7 @@ def theory(setting: dict, seeds: list[int]) -> dict:
     fp_p, fp_q = exact_flow.exact_fixed_point(p0, q0, task.s, task.N, m)
     balanced = np.allclose(p0, q0) and np.all(p0 * q0 > 0)
     if balanced:
-        closed = closed_form.mode_strength(t, task.s, task.N, (p0 * q0)[:, None, :], m[:, None, :])[:, 0]
+        closed = closed_form.mode_strength(t, task.s, task.N, p0 * q0, m)
     else:
         closed = np.full_like(p, np.nan)
     return dict(steps=steps, closed=closed, exact=p * q,

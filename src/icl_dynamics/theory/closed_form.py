@@ -41,13 +41,10 @@ def mode_strength(t: np.ndarray, s: np.ndarray, N: int, a0: np.ndarray | float,
 
     ``t`` (T,) times; ``s``, ``a0``, ``m`` broadcast to (..., d). Returns (..., T, d).
     """
-    a_inf = fixed_point(s, N)
-    tau = timescale(s, m)
-    a0 = np.asarray(a0, dtype=float)
+    a_inf, tau, a0 = np.broadcast_arrays(fixed_point(s, N), timescale(s, m), np.asarray(a0, dtype=float))
+    a_inf, tau, a0 = (x[..., None, :] for x in (a_inf, tau, a0))  # insert the time axis
     t = np.asarray(t, dtype=float)[:, None]
-    a0e, a_infe, taue = (np.expand_dims(np.broadcast_to(x, np.broadcast_shapes(
-        np.shape(a_inf), np.shape(tau), np.shape(a0))), -2) for x in (a0, a_inf, tau))
-    return a_infe * a0e / (a0e + (a_infe - a0e) * np.exp(-2.0 * t / taue))
+    return a_inf * a0 / (a0 + (a_inf - a0) * np.exp(-2.0 * t / tau))
 
 
 def loss(a: np.ndarray, s: np.ndarray, N: int, m: np.ndarray | float = 1.0) -> np.ndarray:
