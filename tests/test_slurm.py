@@ -125,23 +125,25 @@ def test_linear_chain_runs_through_slurm(slurm, tmp_path):
     work = _workflow_copy(tmp_path / "wf")
     started = time.monotonic()
     output = _check(_snakemake(work, slurm, "--workflow-profile", "profiles/slurm", *CLUSTER_ARGS, "fig2",
-                               "--configfile", "config/quick.yaml", TINY))
+                               "figS1", "--configfile", "config/quick.yaml", TINY))
     elapsed = time.monotonic() - started
-    print(f"fig2 through SLURM: {elapsed:.0f} s")
+    print(f"fig2 and figS1 through SLURM: {elapsed:.0f} s")
 
-    # The outputs of every stage: data + SGD (sim), theory, comparison (the measures), the figure.
+    # The outputs of every stage: data + SGD (sim), theory, comparison, macroscopic measures, figures.
     for setting in ("aniso_N30", "aniso_N30_random_init", "near_iso_N300"):
         for name in ("sim.npz", "theory.npz", "comparison.json"):
             assert (work / "results" / "linear" / setting / name).stat().st_size > 0
-    for ext in ("pdf", "png"):
-        assert (work / "figures" / f"fig2_staged_learning.{ext}").stat().st_size > 10_000
+    assert (work / "results" / "linear" / "aniso_N30" / "measures.parquet").stat().st_size > 0
+    for stem in ("fig2_staged_learning", "figS1_linear_measures"):
+        for ext in ("pdf", "png"):
+            assert (work / "figures" / f"{stem}.{ext}").stat().st_size > 10_000
 
     # Every job went through SLURM: one submission per job, and SLURM's own record says each ran to
     # completion, in this workflow's folder, with the resources the profile gives its rule.
     jobs = _submitted(output)
     rules = sorted(jobs.values())
     assert rules == sorted(["linear_simulate"] * 3 + ["linear_theory"] * 3 + ["linear_compare"] * 3
-                           + ["linear_figure"]), rules
+                           + ["linear_figure", "linear_measures", "linear_measures_figure"]), rules
     records = _wait_for_finished(slurm, jobs)
     for jobid, rule in jobs.items():
         record = records[jobid]
