@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from icl_dynamics.figures.style import band, mode_colors, save_figure
 from icl_dynamics.theory.closed_form import fixed_point, predictor_matrix
@@ -105,8 +105,11 @@ def fig1(runs, figs, pdf, png):
     ax.scatter([], [], marker="x", color="C3", label="vs exact fixed point")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ticks = [v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10) if line[0] <= v <= line[1]]
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_minor_formatter(NullFormatter())
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_ticks(ticks)
     ax.set_xlabel("predicted fixed point")
     ax.set_ylabel("learned $a_a$ (seed mean)")
     ax.set_title("D. all settings and modes")
