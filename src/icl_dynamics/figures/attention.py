@@ -45,6 +45,20 @@ def _head_matrix(measures: pd.DataFrame, layers: int, layer: int, circuit: str, 
     return table.columns.to_numpy(), table.to_numpy()
 
 
+def _finish_cell(ax, windows: pd.DataFrame, layers: int, ylabel: str, first_col: bool, first_row: bool,
+                 last_row: bool) -> None:
+    """Shade the detected window, log-step axis; y label on the first column, depth title on the first
+    row, x label on the last row."""
+    _shade_window(ax, windows, layers)
+    ax.set_xscale("log")
+    if first_col:
+        ax.set_ylabel(ylabel)
+    if first_row:
+        ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
+    if last_row:
+        ax.set_xlabel("training step")
+
+
 def _grid(n_rows: int, n_cols: int):
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols + 0.8, 1.9 * n_rows + 0.4), sharex=True,
                              squeeze=False, layout="constrained")
@@ -63,14 +77,7 @@ def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
             steps, values = _seed_matrix(metrics, layers, column)
             band(ax, steps, values, color="C0" if row == 0 else "C3",
                  label=f"mean over {values.shape[0]} seeds (band: min-max)")
-            _shade_window(ax, windows, layers)
-            ax.set_xscale("log")
-            if col == 0:
-                ax.set_ylabel(label)
-            if row == 0:
-                ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
-            else:
-                ax.set_xlabel("training step")
+            _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0, last_row=row == 1)
     axes[0, 0].legend(loc="lower left")
     fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
     save_figure(fig, pdf_path, png_path)
@@ -88,14 +95,8 @@ def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str
             for layer in range(layers):
                 steps, values = _head_matrix(measures, layers, layer, circuit, measure)
                 band(ax, steps, values, color=colors[layer], label=f"layer {layer + 1}")
-            _shade_window(ax, windows, layers)
-            ax.set_xscale("log")
-            if col == 0:
-                ax.set_ylabel(label)
-            if row == 0:
-                ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
-            if row == len(rows) - 1:
-                ax.set_xlabel("training step")
+            _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0,
+                         last_row=row == len(rows) - 1)
         axes[0, col].legend(loc="best")
     fig.suptitle(title + "\n(mean over heads and seeds, band: min-max)")
     save_figure(fig, pdf_path, png_path)
