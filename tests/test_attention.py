@@ -127,10 +127,14 @@ def test_model_is_causal(layer_norm):
 
 
 def test_per_head_layer_equals_fused_attention():
+    """Both forward paths (explicit pattern, and torch's fused kernel used in training) equal multi-head
+    attention written with fused weight matrices."""
     model = _model(layers=1)
     layer = model.layers[0]
     x = torch.randn(2, 12, 16)
-    out, pattern = layer(x)
+    out, pattern = layer(x, return_pattern=True)
+    fast, no_pattern = layer(x)
+    assert no_pattern is None
     heads, d, e = layer.W_Q.shape
     # Fused weights: heads side by side, (d_model, heads * d_head) and (heads * d_head, d_model).
     fused = {n: getattr(layer, n).permute(1, 0, 2).reshape(d, heads * e) for n in ("W_Q", "W_K", "W_V")}
@@ -143,6 +147,7 @@ def test_per_head_layer_equals_fused_attention():
     z = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     expected = x + z.transpose(1, 2).reshape(2, 12, heads * e) @ W_O
     assert torch.allclose(out, expected, atol=1e-5)
+    assert torch.allclose(fast, expected, atol=1e-5)
     assert torch.allclose(pattern.sum(-1), torch.ones(2, heads, 12), atol=1e-6)
 
 
