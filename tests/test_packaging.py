@@ -1,8 +1,12 @@
 """pyproject.toml and environment.yml agree; torch is pinned to the CPU wheel's version."""
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -33,3 +37,21 @@ def test_rule_environment_matches_pyproject():
 def test_torch_is_pinned():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
+
+
+@pytest.mark.slow
+def test_non_editable_install_validates_configs(tmp_path):
+    """A plain (non-editable) install carries the config schemas: icl-measures --config works from it."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(REPO)], check=True, cwd=tmp_path)
+    assert sorted(p.name for p in (target / "icl_dynamics" / "schemas").glob("*.yaml")) == sorted(
+        p.name for p in (REPO / "workflow" / "schemas").glob("*.yaml"))
+    (tmp_path / "bad.yaml").write_text("measures: {pinv_rtol: 2}\n")
+    code = ("import icl_dynamics.config as c, icl_dynamics.measures.settings as s; "
+            "assert c.__file__.startswith(%r); print(s.measures_section(None)['marginal_rank_k']); "
+            "c.load_config('bad.yaml') and s.measures_section(c.load_config('bad.yaml')['measures'])")
+    run = subprocess.run([sys.executable, "-c", code % str(target)], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(target)})
+    assert run.stdout.strip() == "1"
+    assert "measures.pinv_rtol" in run.stderr, run.stderr

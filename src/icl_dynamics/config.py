@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data; workflow/schemas links here
 
 
 class ConfigError(ValueError):
@@ -69,7 +69,7 @@ def _fill_defaults(instance: Any, schema: dict) -> None:
 
 
 def load_schema(name: str) -> dict:
-    """Read ``workflow/schemas/<name>.schema.yaml``."""
+    """Read ``<name>.schema.yaml`` from the package's ``schemas`` folder (``workflow/schemas``)."""
     path = SCHEMA_DIR / f"{name}.schema.yaml"
     with open(path) as fh:
         return yaml.safe_load(fh)
@@ -78,7 +78,7 @@ def load_schema(name: str) -> dict:
 def validate(config: dict, schema: dict | str, prefix: str = "") -> dict:
     """Fill defaults into ``config`` in place, then validate it; raise ConfigError naming the key.
 
-    ``schema`` is a schema dict or the name of a file in ``workflow/schemas``. ``prefix`` is the
+    ``schema`` is a schema dict or the name of a file in the package's ``schemas`` folder (``workflow/schemas``). ``prefix`` is the
     dotted path of ``config`` inside the whole configuration, used in messages.
     """
     if isinstance(schema, str):
