@@ -66,7 +66,7 @@ def _grid(n_rows: int, n_cols: int):
 
 
 def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
-    """ICL score (top) and held-out loss (bottom) over training, mean and min-max band over seeds."""
+    """ICL score (top) and held-out loss (bottom) over training: mean, min-max band and each seed."""
     metrics, windows = tables["metrics"], tables["windows"]
     depths = _depths(tables)
     fig, axes = _grid(2, len(depths))
@@ -75,8 +75,11 @@ def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
                                                ("eval_loss", "held-out loss (nats)")]):
             ax = axes[row, col]
             steps, values = _seed_matrix(metrics, layers, column)
-            band(ax, steps, values, color="C0" if row == 0 else "C3",
-                 label=f"mean over {values.shape[0]} seeds (band: min-max)")
+            color = "C0" if row == 0 else "C3"
+            band(ax, steps, values, color=color, label=f"mean over {values.shape[0]} seeds (band: min-max)")
+            # Seeds can jump at different steps, which the mean smears out: draw each one too.
+            seed_lines = ax.plot(steps, values.T, color=color, lw=0.6, alpha=0.5)
+            seed_lines[0].set_label("each seed")
             _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0, last_row=row == 1)
     axes[0, 0].legend(loc="lower left")
     fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
@@ -113,6 +116,6 @@ def fig5(tables: dict, settings: dict, pdf_path, png_path) -> None:
 
 def fig6(tables: dict, settings: dict, pdf_path, png_path) -> None:
     """Subspace distance of each head's QK and OV circuit to its final value."""
-    rows = [("QK", "subspace_distance", "QK subspace dist. to final"),
-            ("OV", "subspace_distance", "OV subspace dist. to final")]
+    rows = [("QK", "subspace_distance", "QK subspace dist.\nto final"),
+            ("OV", "subspace_distance", "OV subspace dist.\nto final")]
     _per_layer_panels(tables, rows, "Fig. 6: subspace distance to the final circuits", pdf_path, png_path)
