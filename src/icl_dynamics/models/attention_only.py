@@ -70,7 +70,8 @@ class AttentionLayer(nn.Module):
 
         Without the pattern, the causal softmax runs in torch's fused ``scaled_dot_product_attention``,
         which computes the same layer without materialising the pattern (training 1.3x faster on CPU in the
-        quick preset, 1.9x in the paper preset, ``benchmarks/bench_attention.py``); with it, the pattern is computed explicitly.
+        quick preset, 1.9x in the paper preset, ``benchmarks/bench_attention.py``); with it, the pattern
+        is computed explicitly.
         """
         n = self.norm(x)
         q = torch.einsum("bsd,hde->bhse", n, self.W_Q)
