@@ -25,6 +25,7 @@ import time
 import torch
 
 from icl_dynamics.config import load_config, validate
+from icl_dynamics.data.sequences import next_token_loss
 from icl_dynamics.training.attention import PeriodicTask, build_model, make_optimizer
 from icl_dynamics.training.trainer import TrainerConfig, train
 
@@ -37,8 +38,7 @@ def explicit_loss(task: PeriodicTask):
     def loss(model, step: int) -> torch.Tensor:
         tokens = task.batch_at(step)
         logits, _ = model(tokens, return_attention=True)
-        return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                 tokens[:, 1:].reshape(-1))
+        return next_token_loss(logits, tokens)
 
     return loss
 

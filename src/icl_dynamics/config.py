@@ -78,8 +78,9 @@ def load_schema(name: str) -> dict:
 def validate(config: dict, schema: dict | str, prefix: str = "") -> dict:
     """Fill defaults into ``config`` in place, then validate it; raise ConfigError naming the key.
 
-    ``schema`` is a schema dict or the name of a file in the package's ``schemas`` folder (``workflow/schemas``). ``prefix`` is the
-    dotted path of ``config`` inside the whole configuration, used in messages.
+    ``schema`` is a schema dict or the name of a file in the package's ``schemas`` folder
+    (``workflow/schemas``). ``prefix`` is the dotted path of ``config`` inside the whole configuration,
+    used in messages.
     """
     if isinstance(schema, str):
         schema = load_schema(schema)

@@ -66,6 +66,14 @@ def icl_positions(seq_len: int, early_frac: float, late_frac: float) -> tuple[in
     return early, late
 
 
+def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over all positions and sequences (the training loss).
+
+    ``logits`` ``(batch, seq_len, vocab)`` predict token ``t + 1`` at position ``t``.
+    """
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+
 def per_position_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy at each position, averaged over sequences: shape ``(seq_len - 1,)``.
 

@@ -33,6 +33,7 @@ import torch
 from icl_dynamics.data.bursty import TEST_SETS, BurstySpec, BurstyTask
 from icl_dynamics.data.sequences import (
     icl_positions,
+    next_token_loss,
     per_position_loss,
     periodic_sequences,
     prefix_matching_scores,
@@ -110,9 +111,7 @@ class PeriodicTask:
     def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
         """Mean next-token cross-entropy over all positions of the step's batch."""
         tokens = self.batch_at(step)
-        logits = model(tokens)
-        return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                 tokens[:, 1:].reshape(-1))
+        return next_token_loss(model(tokens), tokens)
 
     @torch.no_grad()
     def metrics(self, model: AttentionOnlyTransformer) -> dict[str, float]:
