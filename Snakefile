@@ -15,7 +15,6 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linear.smk"
-include: "workflow/rules/linear_measures.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/claims.smk"

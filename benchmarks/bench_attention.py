@@ -26,7 +26,7 @@ import torch
 
 from icl_dynamics.config import load_config, validate
 from icl_dynamics.data.sequences import next_token_loss
-from icl_dynamics.training.attention import PeriodicTask, build_model, make_optimizer
+from icl_dynamics.experiments.attention.run import PeriodicTask, build_model, make_optimizer
 from icl_dynamics.training.trainer import TrainerConfig, train
 
 PRESETS = {"quick": ("config/config.yaml", "config/quick.yaml"), "paper": ("config/config.yaml",)}

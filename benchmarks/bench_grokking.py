@@ -3,7 +3,7 @@
     python benchmarks/bench_grokking.py [--epochs 40] [--threads 1]
 
 Both runs start from the same initialisation and take the same full-batch AdamW updates
-(icl_dynamics.training.grokking). "ours" is ``GrokkingTransformer.forward``: only what the
+(icl_dynamics.experiments.grokking.run). "ours" is ``GrokkingTransformer.forward``: only what the
 last-position cross-entropy needs. "plain" is ``forward_full``: every position through every layer
 and the unembedding, then the last position's logits. The script prints both rates, their ratio and
 the largest difference between the two loss curves, also with float64 models: in float32 the two
@@ -19,7 +19,7 @@ import torch
 
 from icl_dynamics.data.modular import modular_addition_split
 from icl_dynamics.models.grokking import cross_entropy_float64
-from icl_dynamics.training.grokking import GrokkingRunConfig, build_model, build_optimizer
+from icl_dynamics.experiments.grokking.run import GrokkingRunConfig, build_model, build_optimizer
 from icl_dynamics.training.trainer import seed_everything
 
 

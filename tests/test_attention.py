@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from icl_dynamics.claims.attention import fall_step, in_window, rank_dip
+from icl_dynamics.experiments.attention.claims import fall_step, in_window, rank_dip
 from icl_dynamics.config import validate
 from icl_dynamics.data.bursty import BurstySpec, BurstyTask
 from icl_dynamics.data.sequences import (
@@ -23,7 +23,7 @@ from icl_dynamics.data.sequences import (
     repeated_random_tokens,
 )
 from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
-from icl_dynamics.training.attention import train_attention_run
+from icl_dynamics.experiments.attention.run import train_attention_run
 
 # ------------------------------------------------------------------------------------------------- data
 
@@ -217,7 +217,7 @@ def _tiny_section(steps=300):
 
 _CHILD = """
 import sys, json
-from icl_dynamics.training.attention import train_attention_run
+from icl_dynamics.experiments.attention.run import train_attention_run
 train_attention_run(json.loads(sys.argv[1]), 2, 0, state_dir=sys.argv[2], device="cpu", threads=1)
 """
 

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from icl_dynamics.config import ConfigError, load_config, validate
-from icl_dynamics.linear_experiment import check_config, resolve_setting, used_settings
+from icl_dynamics.experiments.linear.run import check_config, resolve_setting, used_settings
 
 from conftest import REPO
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-import icl_dynamics.training.grokking as grokking
-from icl_dynamics.claims.grokking import grokking_rows
+import icl_dynamics.experiments.grokking.run as grokking
+from icl_dynamics.experiments.grokking.claims import grokking_rows
 from icl_dynamics.data.modular import all_pairs, modular_addition_split
-from icl_dynamics.measures.grokking_runs import grokking_events
+from icl_dynamics.experiments.grokking.measures import grokking_events
 from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
-from icl_dynamics.training.grokking import GrokkingRunConfig, evaluate, train_grokking
+from icl_dynamics.experiments.grokking.run import GrokkingRunConfig, evaluate, train_grokking
 from icl_dynamics.training.trainer import DivergenceError
 
 TINY = GrokkingRunConfig(p=7, train_fraction=0.5, d_model=16, n_heads=2, d_head=4, d_mlp=24, epochs=60,
@@ -162,7 +162,7 @@ def test_claim_rows_known_verdicts():
 
 
 def test_seed_measures_of_a_tiny_run():
-    from icl_dynamics.measures.grokking_runs import seed_measures
+    from icl_dynamics.experiments.grokking.measures import seed_measures
     from icl_dynamics.measures.settings import measures_section
 
     metrics, checkpoints = train_grokking(TINY, seed=1, device="cpu")

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from icl_dynamics.claims.linear_measures import (
+from icl_dynamics.experiments.linear.claims import (
     plateau_steps,
     rank_staircase,
     rank_staircase_row,
     upward_steps,
     value_at,
 )
-from icl_dynamics.figures.linear_measures import figS1
-from icl_dynamics.measures.linear_runs import measure_curves, p2q1_measures
+from icl_dynamics.experiments.linear.figures import figS1
+from icl_dynamics.experiments.linear.measures import measure_curves, p2q1_measures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.theory import closed_form
 from icl_dynamics.theory.exact_flow import half_time

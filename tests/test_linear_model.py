@@ -8,7 +8,7 @@ from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, 
                                           make_basis, make_task_pool, task_matrices)
 from icl_dynamics.models.linear_attention import block_prediction, forward, predict, split_blocks
 from icl_dynamics.theory import exact_flow as ef
-from icl_dynamics.training.linear_sgd import SGDSettings, initial_modes, loss_and_grads, run_sgd, sample_batch
+from icl_dynamics.experiments.linear.sgd import SGDSettings, initial_modes, loss_and_grads, run_sgd, sample_batch
 from icl_dynamics.training.trainer import DivergenceError
 
 RNG = np.random.default_rng(0)

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from icl_dynamics.claims.scorecard import COLUMNS, VERDICTS
+from icl_dynamics.scorecard import COLUMNS, VERDICTS
 
 from conftest import REPO, copy_workflow, run_snakemake
 

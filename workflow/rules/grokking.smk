@@ -1,6 +1,6 @@
 """Grokking (PAPER.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
 
-from icl_dynamics.training.grokking import GrokkingRunConfig
+from icl_dynamics.experiments.grokking.run import GrokkingRunConfig
 
 GROKKING = config["grokking"]
 # Only the settings of a run reach the training rule, so editing thresholds never retrains.

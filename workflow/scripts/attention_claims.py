@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from icl_dynamics.claims.attention import evaluate_claims
-from icl_dynamics.claims.scorecard import write_rows
+from icl_dynamics.experiments.attention.claims import evaluate_claims
+from icl_dynamics.scorecard import write_rows
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.workflow_io import rule_logging
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from icl_dynamics.figures import attention as attention_figures
+from icl_dynamics.experiments.attention import figures as attention_figures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.workflow_io import rule_logging
 

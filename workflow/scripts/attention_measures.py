@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from icl_dynamics.measures.attention_runs import WINDOW_COLUMNS, circuit_measures, emergence_window
+from icl_dynamics.experiments.attention.measures import WINDOW_COLUMNS, circuit_measures, emergence_window
 from icl_dynamics.measures.settings import measures_section, transition_kwargs
 from icl_dynamics.workflow_io import rule_logging, set_threads
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from icl_dynamics.training.attention import train_attention_run
+from icl_dynamics.experiments.attention.run import train_attention_run
 from icl_dynamics.workflow_io import rule_logging, set_threads
 
 with rule_logging(snakemake.log[0]):

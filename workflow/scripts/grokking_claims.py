@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from icl_dynamics.claims.grokking import grokking_rows
-from icl_dynamics.claims.scorecard import write_rows
+from icl_dynamics.experiments.grokking.claims import grokking_rows
+from icl_dynamics.scorecard import write_rows
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from icl_dynamics.figures.grokking import figure7
-from icl_dynamics.figures.style import save_figure
+from icl_dynamics.experiments.grokking.figures import figure7
+from icl_dynamics.plotting import save_figure
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.measures.grokking_runs import seed_measures
+from icl_dynamics.experiments.grokking.measures import seed_measures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.workflow_io import rule_logging, set_threads
 

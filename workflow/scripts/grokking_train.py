@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from icl_dynamics.training.grokking import GrokkingRunConfig, train_grokking
+from icl_dynamics.experiments.grokking.run import GrokkingRunConfig, train_grokking
 from icl_dynamics.workflow_io import rule_logging, set_threads
 
 with rule_logging(snakemake.log[0]):

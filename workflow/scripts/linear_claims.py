@@ -2,8 +2,8 @@
 
 import json
 
-from icl_dynamics.claims.linear import linear_rows
-from icl_dynamics.claims.scorecard import write_rows
+from icl_dynamics.experiments.linear.claims import linear_rows
+from icl_dynamics.scorecard import write_rows
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from icl_dynamics.linear_experiment import compare
+from icl_dynamics.experiments.linear.run import compare
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

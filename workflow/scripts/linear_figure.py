@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from icl_dynamics.figures import linear as linear_figures
+from icl_dynamics.experiments.linear import figures as linear_figures
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

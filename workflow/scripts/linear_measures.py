@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from icl_dynamics.measures.linear_runs import p2q1_measures
+from icl_dynamics.experiments.linear.measures import p2q1_measures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.workflow_io import rule_logging
 

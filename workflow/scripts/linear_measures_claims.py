@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from icl_dynamics.claims.linear_measures import rank_staircase_row
-from icl_dynamics.claims.scorecard import write_rows
+from icl_dynamics.experiments.linear.claims import rank_staircase_row
+from icl_dynamics.scorecard import write_rows
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

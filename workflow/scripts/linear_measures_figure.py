@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from icl_dynamics.figures.linear_measures import figS1
+from icl_dynamics.experiments.linear.figures import figS1
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.workflow_io import rule_logging
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from icl_dynamics.linear_experiment import simulate
+from icl_dynamics.experiments.linear.run import simulate
 from icl_dynamics.workflow_io import rule_logging, set_threads
 
 with rule_logging(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Thin entry point of rule claims."""
 
-from icl_dynamics.claims.scorecard import merge_tables
+from icl_dynamics.scorecard import merge_tables
 from icl_dynamics.workflow_io import rule_logging
 
 with rule_logging(snakemake.log[0]):

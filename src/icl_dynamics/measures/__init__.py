@@ -14,7 +14,7 @@ from icl_dynamics.measures.circuits import (
     split_heads,
 )
 from icl_dynamics.measures.curvature import autocorrelation_curvature
-from icl_dynamics.measures.events import Transition, detect_transition
+from icl_dynamics.measures.events import Transition, count_cliffs, detect_transition
 from icl_dynamics.measures.ranks import (
     effective_rank,
     effective_rank_from_singular_values,
@@ -39,6 +39,7 @@ __all__ = [
     "SVD",
     "Transition",
     "autocorrelation_curvature",
+    "count_cliffs",
     "curvature_kwargs",
     "detect_transition",
     "effective_rank",

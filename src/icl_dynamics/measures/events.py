@@ -1,10 +1,13 @@
-"""Detection of the window in which a training curve makes its main rise or fall (e.g. ICL emergence)."""
+"""Events of training curves: the window of a curve's main rise or fall (e.g. ICL emergence) and the
+cliffs of a staged loss curve."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
 
 from icl_dynamics.measures.svd import as_float64
 
@@ -111,3 +114,30 @@ def detect_transition(
     if x_end - x_start > max_width_decades:
         return None
     return Transition(10**x_start, 10**x_middle, 10**x_end)
+
+
+def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_drop: float, smoothing: float,
+                 n_grid: int = 200) -> tuple[int, np.ndarray]:
+    """Cliffs of a loss curve on a log-step axis.
+
+    log L is resampled on a uniform grid of ln(step) and smoothed with a Gaussian of standard deviation
+    ``smoothing`` (in ln(step); SGD noise on a plateau otherwise makes spurious peaks, while a cliff is
+    several times wider); the drop rate r = -d log L / d ln(step) is
+    computed; a cliff is a peak of r with prominence >= ``prominence`` x max(r) whose drop in log L
+    between the peak's bases is >= ``min_drop`` x the whole run's drop in log L (so fluctuations on a
+    plateau do not count). Returns (count, steps of the cliffs).
+    """
+    mask = steps >= 1
+    log_s = np.log(steps[mask])
+    grid = np.linspace(log_s[0], log_s[-1], n_grid)
+    log_loss = gaussian_filter1d(np.interp(grid, log_s, np.log(loss[mask])), smoothing / (grid[1] - grid[0]),
+                                 mode="nearest")
+    rate = np.concatenate([[0.0], -np.gradient(log_loss, grid), [0.0]])
+    total_drop = log_loss[0] - log_loss.min()
+    if rate.max() <= 0 or total_drop <= 0:
+        return 0, np.array([])
+    peaks, props = find_peaks(rate, prominence=prominence * rate.max())
+    padded = np.concatenate([[log_loss[0]], log_loss, [log_loss[-1]]])
+    drops = padded[props["left_bases"]] - padded[props["right_bases"]]
+    keep = peaks[drops >= min_drop * total_drop]
+    return len(keep), np.exp(grid[keep - 1])

@@ -3,7 +3,7 @@
 Uses the shared measures (:func:`~icl_dynamics.measures.summary.circuit_spectral_measures` on the factored
 per-head QK and OV circuits, :func:`~icl_dynamics.measures.curvature.autocorrelation_curvature`,
 :func:`~icl_dynamics.measures.events.detect_transition`); this module arranges one seed's metrics table
-and checkpoint stack (``icl_dynamics.training.grokking.train_grokking``) into their inputs and their
+and checkpoint stack (``icl_dynamics.experiments.grokking.run.train_grokking``) into their inputs and their
 outputs into tables.
 
 Events of a seed, each detected from the data:

@@ -3,7 +3,7 @@ checkpoints and the emergence window of the ICL score.
 
 Uses the shared measures (:func:`icl_dynamics.measures.summary.circuit_spectral_measures` on the factored QK and
 OV circuits, :func:`icl_dynamics.measures.events.detect_transition`); this module only arranges a run's
-checkpoint stack (``icl_dynamics.training.attention.train_attention_run``) into their inputs and their
+checkpoint stack (``icl_dynamics.experiments.attention.run.train_attention_run``) into their inputs and their
 outputs into tables.
 """
 

@@ -1,7 +1,7 @@
 """Scorecard rows N1-N3 of claim C5 (attention-only transformers, PAPER.md section 7).
 
-Inputs: the per-run emergence windows (:func:`icl_dynamics.measures.attention_runs.emergence_window`),
-the circuit measures table (:func:`icl_dynamics.measures.attention_runs.circuit_measures`) and the
+Inputs: the per-run emergence windows (:func:`icl_dynamics.experiments.attention.measures.emergence_window`),
+the circuit measures table (:func:`icl_dynamics.experiments.attention.measures.circuit_measures`) and the
 ``attention.thresholds`` config. "2+ layer runs" are all runs of depth >= 2, every seed.
 
 - **N1, sudden ICL jump in every 2+ layer model, none in the 1-layer model.** A run *jumps* when a window
@@ -29,7 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.claims.scorecard import ClaimRow
+from icl_dynamics.scorecard import ClaimRow
 
 EXPERIMENT = "attention"
 

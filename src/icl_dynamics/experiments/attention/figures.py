@@ -2,7 +2,7 @@
 
 Each figure has one column per depth and a log-step axis (step 0, the initial model, is left out). The
 emergence window shaded in every panel is the median over seeds of the detected windows' start and end
-(:func:`icl_dynamics.measures.attention_runs.emergence_window`); thin dotted lines mark each seed's.
+(:func:`icl_dynamics.experiments.attention.measures.emergence_window`); thin dotted lines mark each seed's.
 Inputs are the small tables of rule attention_measures: ``metrics``, ``measures``, ``windows``.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.figures.style import band, mode_colors, plt, save_figure
+from icl_dynamics.plotting import band, mode_colors, plt, save_figure
 
 
 def _depths(tables: dict) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.figures.style import band, mode_colors, plt
+from icl_dynamics.plotting import band, mode_colors, plt
 
 
 def _per_seed(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.claims.scorecard import ClaimRow
+from icl_dynamics.scorecard import ClaimRow
 
 
 def _event(events: pd.DataFrame, name: str) -> pd.Series:

@@ -1,0 +1,5 @@
+"""Grokking of modular addition by a one-layer transformer.
+
+``run`` (full-batch AdamW training of one seed), ``measures`` (circuit measures, curvatures, events),
+``claims`` (rows G1-G2), ``figures`` (figure 7).
+"""
