@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 from icl_dynamics.data.modular import modular_addition_split
 from icl_dynamics.models.grokking import cross_entropy_float64
-from icl_dynamics.experiments.grokking.run import GrokkingRunConfig, build_model, build_optimizer
+from icl_dynamics.config import load_config, validate
+from icl_dynamics.experiments.grokking.run import build_model, build_optimizer
 from icl_dynamics.training.trainer import seed_everything
 
 
-def run(cfg: GrokkingRunConfig, epochs: int, full_sequence: bool,
+def run(section: dict, epochs: int, full_sequence: bool,
         dtype: torch.dtype = torch.float32) -> tuple[float, list[float]]:
     """(epochs per second, loss per epoch) of ``epochs`` full-batch updates from seed 0."""
-    data = modular_addition_split(cfg.p, cfg.train_fraction, seed=0)
+    data = modular_addition_split(section["task"]["p"], section["task"]["train_fraction"], seed=0)
     seed_everything(0)
-    model = build_model(cfg).to(dtype)
-    opt, sched = build_optimizer(model, cfg)
+    model = build_model(section).to(dtype)
+    opt, sched = build_optimizer(model, section)
 
     def logits():
         return model.forward_full(data.train_x)[:, -1] if full_sequence else model(data.train_x)
@@ -53,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    cfg = GrokkingRunConfig()  # the paper preset: p = 113, 30% train, d_model 128, 4 heads, d_mlp 512
+    root = Path(__file__).resolve().parents[1]
+    cfg = validate(load_config(root / "config" / "config.yaml")["grokking"], "grokking")  # the paper preset
     run(cfg, 3, full_sequence=False)  # warm-up
     ours, ours_losses = run(cfg, args.epochs, full_sequence=False)
     plain, plain_losses = run(cfg, args.epochs, full_sequence=True)
@@ -61,14 +64,14 @@ def main() -> None:
     ours64 = run(cfg, args.epochs, full_sequence=False, dtype=torch.float64)[1]
     plain64 = run(cfg, args.epochs, full_sequence=True, dtype=torch.float64)[1]
     diff64 = max(abs(a - b) for a, b in zip(ours64, plain64))
-    print(f"paper preset (p={cfg.p}, train_fraction={cfg.train_fraction}, d_model={cfg.d_model}, "
-          f"d_mlp={cfg.d_mlp}), {args.epochs} epochs, {args.threads} thread(s)")
+    print(f"paper preset (task {cfg['task']}, model {cfg['model']}), {args.epochs} epochs, {args.threads} thread(s)")
     print(f"ours  (last position only): {ours:7.2f} epochs/s")
     print(f"plain (full sequence):      {plain:7.2f} epochs/s")
     print(f"speed-up: {ours / plain:.2f}x")
     print(f"max |loss difference| over the {args.epochs} epochs: {diff64:.1e} with float64 models, "
           f"{diff32:.1e} with float32 models (first epoch {abs(ours_losses[0] - plain_losses[0]):.1e})")
-    print(f"paper preset, {cfg.epochs} epochs per seed at this rate: {cfg.epochs / ours / 60:.1f} min "
+    steps = cfg["train"]["steps"]
+    print(f"paper preset, {steps} epochs per seed at this rate: {steps / ours / 60:.1f} min "
           "(plus checkpoint evaluations)")
 
 

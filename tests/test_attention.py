@@ -153,7 +153,7 @@ def test_per_head_layer_equals_fused_attention():
 
 def test_circuits_are_products_of_head_weights():
     model = _model(layers=2)
-    qk, ov = model.circuits()
+    qk, ov = model.QK, model.OV
     assert qk.shape == ov.shape == (2, 4, 16, 16)
     layer = model.layers[1]
     assert torch.allclose(qk[1, 2], layer.W_Q[2] @ layer.W_K[2].T)
@@ -210,15 +210,18 @@ def test_rank_dip_and_fall_step():
 def _tiny_section(steps=300):
     section = {"depths": [2], "seeds": [0], "model": {"d_model": 16, "n_heads": 2, "d_head": 8},
                "periodic": {"seq_len": 24, "vocab_size": 16, "period_min": 4, "period_max": 10},
-               "train": {"steps": steps, "batch": 8, "eval_batch": 16, "state_every": 10, "log_every": 50,
-                         "checkpoints": {"n_log": 10, "dense_from": 10, "dense_to": steps, "n_dense": 10}}}
+               "train": {"steps": steps, "batch": 8, "eval_batch": 16,
+                         "checkpoints": {"n_log": 10, "dense_from": 10, "dense_to": steps, "n_dense": 10}},
+               "runtime": {"state_every": 10, "log_every": 50}}
     return validate(section, "attention")
 
 
 _CHILD = """
 import sys, json
 from icl_dynamics.experiments.attention.run import train_attention_run
-train_attention_run(json.loads(sys.argv[1]), 2, 0, state_dir=sys.argv[2], device="cpu", threads=1)
+import torch
+torch.set_num_threads(1)
+train_attention_run(json.loads(sys.argv[1]), 2, 0, state_dir=sys.argv[2], device="cpu")
 """
 
 
@@ -227,8 +230,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     import json
 
     section = _tiny_section()
-    reference, ref_ckpt = train_attention_run(section, 2, 0, state_dir=tmp_path / "uninterrupted", device="cpu",
-                                              threads=1)
+    reference, ref_ckpt, _ = train_attention_run(section, 2, 0, state_dir=tmp_path / "uninterrupted", device="cpu")
     state = tmp_path / "killed"
     child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(section), str(state)],
                              env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -239,7 +241,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
     assert child.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     saved_step = torch.load(state_file, weights_only=False)["step"]
     assert 0 < saved_step < section["train"]["steps"]
-    resumed, resumed_ckpt = train_attention_run(section, 2, 0, state_dir=state, device="cpu", threads=1)
+    resumed, resumed_ckpt, _ = train_attention_run(section, 2, 0, state_dir=state, device="cpu")
     pd.testing.assert_frame_equal(resumed, reference)
     for key in ref_ckpt:
         assert torch.equal(resumed_ckpt[key], ref_ckpt[key])
@@ -253,7 +255,7 @@ def test_bursty_training_records_the_three_test_sets():
                         "train": {"steps": 10, "batch": 8, "eval_batch": 16,
                                   "checkpoints": {"n_log": 3, "dense_from": 0, "dense_to": 10, "n_dense": 2}}},
                        "attention")
-    metrics, checkpoints = train_attention_run(section, 1, 0, device="cpu", threads=1)
+    metrics, checkpoints, _ = train_attention_run(section, 1, 0, device="cpu")
     for kind in ("in_context", "flipped", "in_weights"):
         assert metrics[f"{kind}_accuracy"].between(0, 1).all()
     assert (metrics["icl_score"] - (metrics["in_context_loss"] - math.log(8))).abs().max() < 1e-12

@@ -12,11 +12,18 @@ from icl_dynamics.experiments.grokking.claims import grokking_rows
 from icl_dynamics.data.modular import all_pairs, modular_addition_split
 from icl_dynamics.experiments.grokking.measures import grokking_events
 from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
-from icl_dynamics.experiments.grokking.run import GrokkingRunConfig, evaluate, train_grokking
+from icl_dynamics.experiments.grokking.run import evaluate, train_grokking_run
 from icl_dynamics.training.trainer import DivergenceError
 
-TINY = GrokkingRunConfig(p=7, train_fraction=0.5, d_model=16, n_heads=2, d_head=4, d_mlp=24, epochs=60,
-                         checkpoint_every=20, state_every=25, log_every=20)
+TINY = {"task": {"p": 7, "train_fraction": 0.5}, "model": {"d_model": 16, "n_heads": 2, "d_head": 4, "d_mlp": 24},
+        "train": {"steps": 60, "checkpoint_every": 20}, "runtime": {"state_every": 25, "log_every": 20}}
+
+
+def train_grokking(section, seed, **kwargs):
+    """Metrics and checkpoints of a run, its state discarded (as the workflow does after writing them)."""
+    metrics, checkpoints, result = train_grokking_run(section, seed, **kwargs)
+    result.discard_state()
+    return metrics, checkpoints
 
 
 def test_all_pairs_inputs_and_labels():
@@ -61,7 +68,7 @@ def test_float64_cross_entropy_resolves_tiny_losses():
 
 def test_training_records_and_checkpoint_shapes():
     metrics, ckpt = train_grokking(TINY, seed=1, device="cpu")
-    assert metrics.epoch.tolist() == [0, 20, 40, 60]
+    assert metrics.step.tolist() == [0, 20, 40, 60]
     assert set(metrics.columns) >= {"seed", "train_loss", "test_loss", "train_acc", "test_acc", "param_norm"}
     assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
     assert ckpt["W_Q"].shape == (4, 2, 16, 4) and ckpt["W_O"].shape == (4, 2, 4, 16)
@@ -83,7 +90,7 @@ def test_resume_gives_the_same_final_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grokking, "evaluate", failing_evaluate)
     with pytest.raises(KeyboardInterrupt):
-        train_grokking(TINY, seed=2, state_dir=tmp_path, device="cpu")
+        train_grokking_run(TINY, seed=2, state_dir=tmp_path, device="cpu")
     monkeypatch.undo()
     assert torch.load(tmp_path / "state.pt", weights_only=False)["step"] == 25
 
@@ -94,8 +101,8 @@ def test_resume_gives_the_same_final_checkpoint(tmp_path, monkeypatch):
 
 
 def test_diverging_learning_rate_names_run_step_and_lr():
-    bad = GrokkingRunConfig(**{**TINY.__dict__, "lr": 1e3, "warmup_epochs": 1, "weight_decay": 0.0,
-                               "divergence_factor": 10.0})
+    bad = {**TINY, "optimizer": {"lr": 1e3, "warmup_steps": 1, "weight_decay": 0.0},
+           "runtime": {"divergence_factor": 10.0}}
     with pytest.raises(DivergenceError, match=r"run grokking seed 0 diverged at step \d+ with learning rate 1e\+03"):
         train_grokking(bad, seed=0, device="cpu")
 
@@ -103,14 +110,15 @@ def test_diverging_learning_rate_names_run_step_and_lr():
 def _synthetic_seed(seed, mem_at, grok_at, fall_at):
     """Metrics and an OV distance table with sharp steps at known epochs (checkpoints every 50)."""
     epochs = np.arange(0, 5001, 50)
-    metrics = pd.DataFrame({"seed": seed, "epoch": epochs,
+    metrics = pd.DataFrame({"seed": seed, "step": epochs,
                             "train_acc": np.where(epochs >= mem_at, 1.0, 0.5),
                             "test_acc": np.where(epochs >= grok_at, 0.99, 0.1),
                             "test_loss": np.where(epochs >= grok_at, 1e-6, 5.0),
                             "train_loss": np.where(epochs >= mem_at, 1e-6, 4.0),
                             "param_norm": 30.0 - epochs / 1000})
     distance = 0.9 / (1 + (np.maximum(epochs, 1) / fall_at) ** 8)  # falls by half at fall_at
-    circuits = pd.DataFrame({"seed": seed, "epoch": np.repeat(epochs, 2), "series": "OV", "head": np.tile([0, 1], len(epochs)),
+    circuits = pd.DataFrame({"seed": seed, "step": np.repeat(epochs, 2), "series": "OV", "layer": 0,
+                             "head": np.tile([0, 1], len(epochs)),
                              "measure": "subspace_distance", "value": np.repeat(distance, 2)})
     qk = circuits.assign(series="QK")
     return metrics, pd.concat([circuits, qk], ignore_index=True)
@@ -123,16 +131,16 @@ TRANSITION = dict(low_fraction=0.1, high_fraction=0.9, min_relative_change=0.5, 
 def test_events_are_detected_at_their_epochs():
     metrics, circuits = _synthetic_seed(3, mem_at=200, grok_at=2000, fall_at=1800)
     events = grokking_events(metrics, circuits, 0.99, 0.95, TRANSITION).set_index("event")
-    assert events.loc["memorisation", "epoch"] == 200
-    assert events.loc["grokking", "epoch"] == 2000
-    assert events.loc["OV_stabilisation", "epoch"] == pytest.approx(1800, rel=0.03)
+    assert events.loc["memorisation", "step"] == 200
+    assert events.loc["grokking", "step"] == 2000
+    assert events.loc["OV_stabilisation", "step"] == pytest.approx(1800, rel=0.03)
     assert events.loc["OV_stabilisation", "start"] < 1800 < events.loc["OV_stabilisation", "end"]
-    assert 1950 <= events.loc["test_loss_fall", "epoch"] <= 2000  # a step between 1950 and 2000
+    assert 1950 <= events.loc["test_loss_fall", "step"] <= 2000  # a step between 1950 and 2000
 
 
 def _events(rows):
     return pd.DataFrame([(s, e, np.nan, t, np.nan) for s, d in rows.items() for e, t in d.items()],
-                        columns=["seed", "event", "start", "epoch", "end"])
+                        columns=["seed", "event", "start", "step", "end"])
 
 
 def test_claim_rows_known_verdicts():
@@ -170,13 +178,13 @@ def test_seed_measures_of_a_tiny_run():
     measures, events = seed_measures(metrics, checkpoints, settings,
                                      {"memorisation_acc": 0.99, "grokking_acc": 0.95, "curvature_log_loss": True})
     distance = measures[measures.measure == "subspace_distance"]
-    final = distance[distance.epoch == 60]
-    assert len(final) == 2 * TINY.n_heads  # QK and OV, every head
+    final = distance[distance.step == 60]
+    assert len(final) == 2 * TINY["model"]["n_heads"]  # QK and OV, every head
     np.testing.assert_allclose(final.value, 0.0, atol=1e-10)  # the final circuit is its own reference
-    assert (distance[distance.epoch == 0].value > 0.1).all()
+    assert (distance[distance.step == 0].value > 0.1).all()
     curvature = measures[measures.measure == "autocorrelation_curvature"]
     assert set(curvature.series) == {"train_loss", "test_loss", "param_norm"}
-    assert sorted(curvature.epoch.unique()) == [0, 20, 40]  # windows of 2 checkpoints, placed at their first
+    assert sorted(curvature.step.unique()) == [0, 20, 40]  # windows of 2 checkpoints, placed at their first
     assert list(events.event) == ["memorisation", "grokking", "test_loss_fall", "OV_stabilisation", "QK_stabilisation"]
 
 
@@ -186,6 +194,7 @@ def test_presets_validate_and_bad_values_name_their_key():
     root = Path(__file__).resolve().parents[1] / "config"
     for files in ([root / "config.yaml"], [root / "config.yaml", root / "quick.yaml"]):
         section = validate(load_config(*files)["grokking"], "grokking", prefix="grokking")
-        assert GrokkingRunConfig.from_params(section).p in (113, 53)
-    with pytest.raises(ConfigError, match=r"grokking\.train_fraction' = 1\.5"):
-        validate({"train_fraction": 1.5}, "grokking", prefix="grokking")
+        assert section["task"]["p"] in (113, 53)
+        assert section["optimizer"]["betas"] == [0.9, 0.98]  # a default the presets leave to the schema
+    with pytest.raises(ConfigError, match=r"grokking\.task\.train_fraction' = 1\.5"):
+        validate({"task": {"train_fraction": 1.5}}, "grokking", prefix="grokking")

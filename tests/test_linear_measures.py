@@ -28,7 +28,7 @@ def synthetic_run(U=None, steps=None):
     d = len(S)
     steps = np.unique(np.concatenate([[0], np.geomspace(1, 9000, 150).astype(int)])) if steps is None else steps
     U = np.eye(d) if U is None else U
-    a = closed_form.mode_strength(LR * steps, S, N, np.full((len(SEEDS), d), EPS**2))  # (S, T, d)
+    a = closed_form.logistic_mode_strength(LR * steps, S, N, np.full((len(SEEDS), d), EPS**2))  # (S, T, d)
     p2q1 = np.einsum("ij,stj,kj->tsik", U, a, U)  # (T, S, d, d)
     sim = {"steps": steps, "p2q1": p2q1, "seeds": np.array(SEEDS)}
     theory = {"steps": steps, "exact": a, "closed": np.full_like(a, np.nan)}

@@ -73,7 +73,7 @@ def test_analytic_gradients_match_autograd():
 
 
 def test_exact_loss_matches_monte_carlo():
-    """L_exact (PAPER.md section 4) vs the full model's loss averaged over drawn token sequences."""
+    """L_exact (docs/science.md section 4) vs the full model's loss averaged over drawn token sequences."""
     s, N = np.array([4.0, 1.0, 0.5, 0.25]), 8
     U = make_basis("random", 4, 7)
     task = RegressionTask(s=s, U=U, N=N, P=400)

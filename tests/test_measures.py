@@ -1,4 +1,4 @@
-"""Known-answer tests of icl_dynamics.measures (PAPER.md section 5)."""
+"""Known-answer tests of icl_dynamics.measures (docs/science.md section 5)."""
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -15,8 +15,8 @@ from icl_dynamics.measures import (
     effective_rank,
     effective_rank_from_singular_values,
     marginal_effective_rank,
-    mode_strengths,
-    mode_strengths_from_svd,
+    projected_mode_strengths,
+    projected_mode_strengths_from_svd,
     ov_circuit_singular_values,
     ov_circuit_svd,
     principal_angles,
@@ -172,25 +172,25 @@ def test_principal_angles_known_angle():
 
 def test_mode_strengths_of_final_matrix_are_its_singular_values(rng):
     M = rng.standard_normal((5, 4))
-    np.testing.assert_allclose(mode_strengths(M, M), singular_values(M), rtol=1e-12)
+    np.testing.assert_allclose(projected_mode_strengths(M, M), singular_values(M), rtol=1e-12)
     svd = thin_svd(M)
-    np.testing.assert_allclose(mode_strengths_from_svd(svd, svd), svd.s, rtol=1e-12)
+    np.testing.assert_allclose(projected_mode_strengths_from_svd(svd, svd), svd.s, rtol=1e-12)
 
 
 def test_mode_strengths_of_scaled_modes(rng):
     Q1, Q2 = random_orthogonal(rng, 4), random_orthogonal(rng, 4)
     final = Q1 @ np.diag([4.0, 3.0, 2.0, 1.0]) @ Q2.T
     earlier = Q1 @ np.diag([1.0, 0.5, 0.0, 0.0]) @ Q2.T  # same modes, partly learned
-    np.testing.assert_allclose(mode_strengths(earlier, final), [1.0, 0.5, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(projected_mode_strengths(earlier, final), [1.0, 0.5, 0.0, 0.0], atol=1e-12)
 
 
 def test_mode_strengths_series_equals_loop_and_svd_path(rng):
     series = rng.standard_normal((5, 2, 4, 6))
     final = series[-1]
-    batched = mode_strengths(series, final)
-    looped = np.array([[mode_strengths(series[t, h], final[h]) for h in range(2)] for t in range(5)])
+    batched = projected_mode_strengths(series, final)
+    looped = np.array([[projected_mode_strengths(series[t, h], final[h]) for h in range(2)] for t in range(5)])
     np.testing.assert_allclose(batched, looped, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(mode_strengths_from_svd(thin_svd(series), thin_svd(final)), batched, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(projected_mode_strengths_from_svd(thin_svd(series), thin_svd(final)), batched, rtol=1e-10, atol=1e-12)
 
 
 # factored circuits ------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_factored_measures_equal_dense_measures(rng):
         atol=1e-10,
     )
     np.testing.assert_allclose(
-        mode_strengths_from_svd(factored_series, factored_final), mode_strengths(dense, dense[-1])[..., :4], atol=1e-10
+        projected_mode_strengths_from_svd(factored_series, factored_final), projected_mode_strengths(dense, dense[-1])[..., :4], atol=1e-10
     )
 
 

@@ -35,8 +35,8 @@ def checkpoints(tmp_path):
 
 
 def value(table, step, matrix, measure, head=None):
-    rows = table[(table.step == step) & (table.matrix == matrix) & (table.measure == measure)]
-    rows = rows[rows["head"].isna()] if head is None else rows[rows["head"] == head]
+    rows = table[(table.step == step) & (table.series == matrix) & (table.measure == measure)]
+    rows = rows[rows["head"] == (-1 if head is None else head)]
     assert len(rows) == 1
     return rows.value.iloc[0]
 
@@ -49,8 +49,8 @@ def test_command_writes_tidy_csv_in_step_order(checkpoints, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(output)
-    assert list(table.columns) == ["step", "matrix", "head", "measure", "value"]
-    assert sorted(table.matrix.unique()) == ["0.weight", "2.weight"]
+    assert list(table.columns) == ["step", "series", "layer", "head", "measure", "value"]
+    assert sorted(table.series.unique()) == ["0.weight", "2.weight"]
     assert list(table[table.measure == "effective_rank"].step.unique()) == STEPS
     for step in STEPS:
         assert value(table, step, "0.weight", "effective_rank") == pytest.approx(effective_rank(saved[step]["0.weight"]))
@@ -111,6 +111,19 @@ def test_missing_key_names_file_and_key(checkpoints, tmp_path, capsys):
     code, message = run_main(capsys, [str(folder), "-o", str(tmp_path / "m.csv"), "-m", "*.weight"])
     assert code == 1
     assert f"{folder / 'ckpt_9.pt'}: missing key '2.weight'" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_name_file_key_and_step(checkpoints, tmp_path, capsys, bad):
+    """Regression: NaN weights crashed with LinAlgError, Inf ones gave NaN measures and exit code 0."""
+    folder, _ = checkpoints
+    state_dict = torch.load(folder / "ckpt_10.pt")
+    state_dict["0.weight"][3, 2] = bad
+    torch.save(state_dict, folder / "ckpt_10.pt")
+    output = tmp_path / "m.csv"
+    code, message = run_main(capsys, [str(folder), "-o", str(output), "-m", "*.weight"])
+    assert code == 1 and not output.exists()
+    assert f"{folder / 'ckpt_10.pt'}: key '0.weight' at step 10 has 1 non-finite values (NaN or Inf)" in message
 
 
 def test_pattern_matching_nothing_names_pattern(checkpoints, tmp_path, capsys):

@@ -21,9 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-import torch
+
+from icl_dynamics.workflow_io import read_cached
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start_slurm.sh"
@@ -225,8 +227,8 @@ def test_cancelled_training_resumes_with_same_results(slurm, gpu_profile_run, tm
 
     # Bit-identical to the uninterrupted run (CPU).
     pd.testing.assert_frame_equal(pd.read_parquet(work / TRAIN_TARGET), pd.read_parquet(reference / TRAIN_TARGET))
-    ours = torch.load(work / "results/attention/L1_seed0/checkpoints.pt")
-    theirs = torch.load(reference / "results/attention/L1_seed0/checkpoints.pt")
+    ours = read_cached(work / "results/attention/L1_seed0/checkpoints.npz")
+    theirs = read_cached(reference / "results/attention/L1_seed0/checkpoints.npz")
     assert ours.keys() == theirs.keys()
     for key in ours:
-        assert torch.equal(torch.as_tensor(ours[key]), torch.as_tensor(theirs[key])), key
+        assert np.array_equal(ours[key], theirs[key]), key

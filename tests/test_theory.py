@@ -1,4 +1,4 @@
-"""Closed form (Eq. 13-14) and the exact mean flow (PAPER.md section 4) against known answers."""
+"""Closed form (Eq. 13-14) and the exact mean flow (docs/science.md section 4) against known answers."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ def test_closed_form_solves_its_ode():
     """Eq. 13 solves tau da/dt = 2 a (1 - a s_inf) (Eq. 9-12 with p = q)."""
     N, a0, m = 30, 1e-3, np.array([1.0, 0.9, 1.1, 1.0])
     t = np.linspace(0, 400, 4001)
-    a = cf.mode_strength(t, S, N, a0, m)
+    a = cf.logistic_mode_strength(t, S, N, a0, m)
     tau, s_inf = cf.timescale(S, m), cf.s_inf(S, N)
     sol = solve_ivp(lambda _t, y: 2 * y * (1 - y * s_inf) / tau, (0, t[-1]), np.full(4, a0), t_eval=t,
                     rtol=1e-10, atol=1e-14)
@@ -25,7 +25,7 @@ def test_closed_form_solves_its_ode():
 def test_escape_time_is_half_rise():
     N, a0 = 30, 1e-4
     t_half = cf.escape_time(S, N, a0)
-    a = np.stack([cf.mode_strength(np.array([t_half[i]]), S, N, a0)[0, i] for i in range(4)])
+    a = np.stack([cf.logistic_mode_strength(np.array([t_half[i]]), S, N, a0)[0, i] for i in range(4)])
     assert np.allclose(a, 0.5 * cf.fixed_point(S, N))
     assert np.all(np.diff(t_half) > 0)  # larger s escapes first
 
@@ -66,7 +66,7 @@ def test_exact_flow_equals_closed_form_when_isotropic():
     s = np.ones(3)
     t = np.linspace(0, 30, 200)
     p, q = ef.integrate_mean_flow(np.full(3, 0.01), np.full(3, 0.01), t, s, 20)
-    assert np.allclose(p * q, cf.mode_strength(t, s, 20, 1e-4), atol=1e-6)
+    assert np.allclose(p * q, cf.logistic_mode_strength(t, s, 20, 1e-4), atol=1e-6)
 
 
 def test_integration_is_vectorised_over_seeds():
@@ -80,7 +80,7 @@ def test_integration_is_vectorised_over_seeds():
 
 
 def test_fixed_points_known_values():
-    """PAPER.md section 4: S = diag(4, 1, 0.5, 0.25), N = 30: 1/s_inf = 2.22 for s = 0.25, while the exact
+    """docs/science.md section 4: S = diag(4, 1, 0.5, 0.25), N = 30: 1/s_inf = 2.22 for s = 0.25, while the exact
     mean flow converges to 2.94; and the exact fixed point has zero gradient."""
     s, N = np.array([4, 1, 0.5, 0.25]), 30
     assert np.isclose(cf.fixed_point(s, N)[-1], 2.2222, atol=1e-3)

@@ -6,12 +6,11 @@ import signal
 import pytest
 import torch
 
+from icl_dynamics.training.schedules import interval_steps, log_spaced_steps
 from icl_dynamics.training.trainer import (
     DivergenceError,
     TrainerConfig,
     TrainingInterrupted,
-    interval_steps,
-    log_spaced_steps,
     resolve_device,
     seed_everything,
     train,
@@ -95,9 +94,11 @@ def test_resume_after_crash_is_bit_identical(tmp_path):
         run(tmp_path, make_loss_fn(fail_at=23, action=crash))
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["step"] == 21  # last multiple of state_every before the crash
-    assert_same(run(tmp_path), reference)
-    assert not tmp_path.joinpath("state.pt").exists()  # completed: the state is gone
-    assert not tmp_path.joinpath("checkpoints").exists()
+    model, result = run(tmp_path)
+    assert_same((model, result), reference)
+    assert tmp_path.joinpath("state.pt").exists()  # kept until the caller has written its outputs
+    result.discard_state()
+    assert not tmp_path.exists()
 
 
 def test_resume_after_sigterm_is_bit_identical(tmp_path):
@@ -155,3 +156,78 @@ def test_resolve_device():
     assert resolve_device("auto").type == expected
     with pytest.raises(ValueError, match="not one of"):
         resolve_device("tpu")
+
+
+# ------------------------------------------------------------------------------------- damaged state
+
+
+def _crash_at_23(tmp_path):
+    with pytest.raises(RuntimeError, match="killed"):
+        run(tmp_path, make_loss_fn(fail_at=23, action=crash))
+
+
+def test_missing_snapshot_is_named_and_the_run_restarts(tmp_path, caplog):
+    """Regression: a missing snapshot was skipped silently (metrics and weights out of step, exit 0)."""
+    reference = run()
+    _crash_at_23(tmp_path)
+    (tmp_path / "checkpoints" / f"step_{10:010d}.pt").unlink()
+    with caplog.at_level("WARNING", logger="icl_dynamics.training"):
+        resumed = run(tmp_path)
+    assert f"step_{10:010d}.pt: snapshot missing" in caplog.text
+    assert "restarting the run from step 0" in caplog.text
+    assert_same(resumed, reference)
+
+
+def test_damaged_snapshot_is_named_and_the_run_restarts(tmp_path, caplog):
+    reference = run()
+    _crash_at_23(tmp_path)
+    snapshot = tmp_path / "checkpoints" / f"step_{20:010d}.pt"
+    snapshot.write_bytes(snapshot.read_bytes()[:-7])
+    with caplog.at_level("WARNING", logger="icl_dynamics.training"):
+        resumed = run(tmp_path)
+    assert "snapshot damaged" in caplog.text and str(snapshot) in caplog.text
+    assert_same(resumed, reference)
+
+
+def test_truncated_state_file_is_named_and_the_run_restarts(tmp_path, caplog):
+    """Regression: a truncated state.pt failed every rerun with a reader error naming no file."""
+    reference = run()
+    _crash_at_23(tmp_path)
+    state = tmp_path / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    with caplog.at_level("WARNING", logger="icl_dynamics.training"):
+        resumed = run(tmp_path)
+    assert f"{state}: unreadable" in caplog.text
+    assert_same(resumed, reference)
+
+
+def test_a_second_trainer_on_the_same_folder_stops_naming_folder_and_holder(tmp_path):
+    """Regression: two trainers shared one state folder and deleted each other's files."""
+    from icl_dynamics.training.state import StateFolder, StateLocked
+
+    with StateFolder(tmp_path, {}):  # another trainer holds the folder
+        with pytest.raises(StateLocked, match=rf"state folder {tmp_path} is in use by another trainer "
+                                              rf"\(pid {os.getpid()} on host .*\)"):
+            run(tmp_path)
+    run(tmp_path)  # released: trains
+
+
+def test_state_outlives_a_failed_output_write(tmp_path):
+    """Regression: the state was deleted before the outputs were written, so a failed write lost the run."""
+    import pandas as pd
+
+    from icl_dynamics.workflow_io import CachedFileError, save_training_outputs
+
+    model, result = run(tmp_path)
+    metrics = pd.DataFrame(result.records)
+    blocked = tmp_path.parent / "outputs" / "metrics.parquet"
+    blocked.mkdir(parents=True)  # a folder where the file should go
+    (blocked / "x").touch()
+    with pytest.raises((CachedFileError, OSError)):
+        save_training_outputs(metrics, result.checkpoints, result, blocked, tmp_path.parent / "outputs" / "c.npz")
+    assert (tmp_path / "state.pt").exists()
+    # the rerun resumes at the end (no step is trained again) and gives the same result
+    again_model, again = run(tmp_path, make_loss_fn(fail_at=0, action=crash))
+    assert_same((again_model, again), (model, result))
+    save_training_outputs(metrics, again.checkpoints, again, tmp_path.parent / "m.parquet", tmp_path.parent / "c.npz")
+    assert not tmp_path.exists()

@@ -44,12 +44,31 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
     if error.validator == "enum":
         allowed = ", ".join(map(repr, schema["enum"]))
         return f"config key '{key}' = {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "uniqueItems":
+        return f"config key '{key}' = {error.instance!r} lists a value twice; each may appear once"
+    if error.validator == "type" and isinstance(error.instance, str):
+        return f"config key '{key}' = {error.instance!r} is a string, not {error.validator_value}: {_string_hint(error)}"
     bounds = []
     for word, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if word in schema:
             bounds.append(f"{sym} {schema[word]}")
     hint = f" (must be {' and '.join(bounds)})" if bounds else ""
     return f"config key '{key}' = {error.instance!r} is invalid: {error.message}{hint}"
+
+
+def _string_hint(error: jsonschema.ValidationError) -> str:
+    """Why a value arrived as a string, where the two usual causes apply."""
+    try:
+        number = float(error.instance)
+    except ValueError:
+        number = None
+    if number is not None:
+        return (f"YAML 1.1 reads a number such as {error.instance!r} without a decimal point as text; write it with "
+                f"one, e.g. {number:.1e}".replace("e-0", "e-").replace("e+0", "e+") + " (or as a decimal)")
+    if error.validator_value in ("object", "array"):
+        return ("snakemake's --config passes a nested value as a string; put nested overrides in a YAML file "
+                "and pass it with --configfile")
+    return "check the value's quoting"
 
 
 def _fill_defaults(instance: Any, schema: dict) -> None:

@@ -1,6 +1,6 @@
 """The reproduction scorecard: one row per checked claim, written to ``results/claims.csv``.
 
-Columns (DESIGN.md): ``claim, experiment, metric, value, threshold, verdict, note`` with verdict in
+Columns: ``claim, experiment, metric, value, threshold, verdict, note`` with verdict in
 {reproduced, partial, not_reproduced}. Each experiment writes its rows to ``results/claims/<exp>.csv``;
 the ``claims`` rule concatenates them in claim order.
 """
@@ -10,11 +10,28 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = ["claim", "experiment", "metric", "value", "threshold", "verdict", "note"]
 VERDICTS = ("reproduced", "partial", "not_reproduced")
 CLAIM_ORDER = ["L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N2", "N3", "G1", "G2"]
+
+
+def verdict(full: bool, partial: bool) -> str:
+    """The verdict of a row from its rule: ``reproduced`` when the full criterion holds, ``partial`` when
+    only the row's weaker criterion holds, else ``not_reproduced``."""
+    return "reproduced" if full else "partial" if partial else "not_reproduced"
+
+
+def fmt(value, spec: str = ".3g") -> str:
+    """A number of a claim note with format ``spec`` ("none" when missing or not finite), or a list of
+    them in brackets."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(fmt(v, spec) for v in value) + "]"
+    if value is None or not np.isfinite(value):
+        return "none"
+    return format(value, spec)
 
 
 @dataclass
@@ -42,9 +59,8 @@ def write_rows(rows: list[ClaimRow], path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def merge_tables(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
+def merge_tables(frames: list[pd.DataFrame], out: str | Path) -> pd.DataFrame:
     """Concatenate per-experiment tables into the scorecard, ordered by claim id."""
-    frames = [pd.read_csv(p) for p in paths]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     missing = set(COLUMNS) - set(frame.columns)
     if missing:

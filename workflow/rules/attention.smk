@@ -1,5 +1,10 @@
 """Attention-only transformers of 1-4 layers: training, circuit measures, figures 4-6, scorecard N1-N3."""
 
+from icl_dynamics.experiments.attention.run import check_config as check_attention_config
+from icl_dynamics.experiments.attention.run import trajectory_settings as attention_trajectory
+
+check_section(check_attention_config, "attention")
+
 ATTENTION = config["attention"]
 ATTENTION_RUNS = [f"L{layers}_seed{seed}" for layers in ATTENTION["depths"] for seed in ATTENTION["seeds"]]
 ATTENTION_FIGURES = {"fig4": "fig4_icl_emergence", "fig5": "fig5_qk_ov_ranks", "fig6": "fig6_subspace_distance"}
@@ -14,14 +19,16 @@ wildcard_constraints:
 
 rule attention_train:
     """One depth and seed: metrics per checkpoint and the stack of per-head W_Q, W_K, W_V, W_O (float32).
-    Resumable state lives in state/attention/L{layers}_seed{seed}, not an output."""
+    Resumable state lives in state/attention/L{layers}_seed{seed}, not an output. Params hold only what
+    changes the run (its settings, device and training code): any other config edit never retrains."""
     output:
         metrics="results/attention/L{layers}_seed{seed}/metrics.parquet",
-        checkpoints="results/attention/L{layers}_seed{seed}/checkpoints.pt",
+        checkpoints="results/attention/L{layers}_seed{seed}/checkpoints.npz",
     params:
-        section=ATTENTION,
+        run=attention_trajectory(ATTENTION),
+        device=TRAINING_DEVICE,
+        code=code_fingerprint("icl_dynamics.experiments.attention.run"),
         state_dir="state/attention/L{layers}_seed{seed}",
-        device=config["device"],
     log:
         "logs/attention/L{layers}_seed{seed}/train.log",
     benchmark:
@@ -39,7 +46,7 @@ rule attention_measures:
     """Per-head QK/OV spectral measures of every run, the runs' metrics and their detected ICL windows."""
     input:
         metrics=expand("results/attention/{run}/metrics.parquet", run=ATTENTION_RUNS),
-        checkpoints=expand("results/attention/{run}/checkpoints.pt", run=ATTENTION_RUNS),
+        checkpoints=expand("results/attention/{run}/checkpoints.npz", run=ATTENTION_RUNS),
     output:
         measures="results/attention/measures.parquet",
         metrics="results/attention/metrics.parquet",

@@ -1,26 +1,27 @@
-"""Grokking (PAPER.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
+"""Grokking (docs/science.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
 
-from icl_dynamics.experiments.grokking.run import GrokkingRunConfig
+from icl_dynamics.experiments.grokking.run import check_config as check_grokking_config
+from icl_dynamics.experiments.grokking.run import trajectory_settings as grokking_trajectory
+
+check_section(check_grokking_config, "grokking")
 
 GROKKING = config["grokking"]
-# Only the settings of a run reach the training rule, so editing thresholds never retrains.
-GROKKING_RUN = {key: GROKKING[key] for key in GrokkingRunConfig.__dataclass_fields__}
-GROKKING_EVENTS = {key: GROKKING[key] for key in ("memorisation_acc", "grokking_acc", "curvature_log_loss")}
 GROKKING_SEEDS = GROKKING["seeds"]
 ALL_FIGURES += figure_paths("fig7_grokking")
 CLAIM_TABLES += ["results/claims/grokking.csv"]
 
 
 rule grokking_train:
-    """Full-batch AdamW on (a + b) mod p; resumes from state/grokking/seed{seed} (not an output)."""
+    """Full-batch AdamW on (a + b) mod p; resumes from state/grokking/seed{seed} (not an output). Params
+    hold only what changes the run (its settings, device and training code)."""
     output:
         metrics="results/grokking/seed{seed}/metrics.parquet",
         checkpoints="results/grokking/seed{seed}/checkpoints.npz",
     params:
-        run=GROKKING_RUN,
-        seed=lambda wc: int(wc.seed),
-        state_dir=lambda wc: f"state/grokking/seed{wc.seed}",
-        device=config["device"],
+        run=grokking_trajectory(GROKKING),
+        device=TRAINING_DEVICE,
+        code=code_fingerprint("icl_dynamics.experiments.grokking.run"),
+        state_dir="state/grokking/seed{seed}",
     wildcard_constraints:
         seed=r"\d+",
     log:
@@ -46,7 +47,7 @@ rule grokking_measures:
         events="results/grokking/events.parquet",
     params:
         measures=config.get("measures", {}),
-        grokking=GROKKING_EVENTS,
+        events=GROKKING["events"],
     log:
         "logs/grokking/measures.log",
     benchmark:

@@ -1,12 +1,9 @@
 """Linear transformer: SGD simulation, closed-form and exact mean-flow theory, comparison, figures 1-3;
 macroscopic measures of p2 q1 against the theory's prediction, figure S1, row M1."""
 
-from icl_dynamics.experiments.linear.run import check_config, resolve_setting, used_settings
+from icl_dynamics.experiments.linear.run import check_config as check_linear_config, resolve_setting, used_settings
 
-try:
-    check_config(config["linear"])
-except ValueError as _err:
-    sys.exit(f"ERROR in configuration: {_err}")
+check_section(check_linear_config, "linear")
 
 LINEAR_SETTINGS = used_settings(config["linear"])
 LINEAR_SEEDS = config["linear"]["seeds"]
@@ -31,6 +28,7 @@ rule linear_simulate:
     params:
         setting=lambda wc: resolve_setting(config["linear"], wc.setting),
         seeds=LINEAR_SEEDS,
+        code=code_fingerprint("icl_dynamics.experiments.linear.run"),
     log:
         "logs/linear/{setting}/simulate.log",
     benchmark:

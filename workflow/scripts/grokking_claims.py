@@ -1,12 +1,10 @@
 """Thin entry point of rule grokking_claims: scorecard rows G1 and G2."""
 
-import pandas as pd
-
 from icl_dynamics.experiments.grokking.claims import grokking_rows
 from icl_dynamics.scorecard import write_rows
-from icl_dynamics.workflow_io import rule_logging
+from icl_dynamics.workflow_io import read_cached, rule_logging
 
 with rule_logging(snakemake.log[0]):
-    frame = write_rows(grokking_rows(pd.read_parquet(snakemake.input.events), snakemake.params.thresholds),
+    frame = write_rows(grokking_rows(read_cached(snakemake.input.events), snakemake.params.thresholds),
                        snakemake.output[0])
     print(frame.to_string())

@@ -1,14 +1,12 @@
 """Thin entry point of rule linear_simulate."""
 
-import numpy as np
-
 from icl_dynamics.experiments.linear.run import simulate
-from icl_dynamics.workflow_io import rule_logging, set_threads
+from icl_dynamics.workflow_io import rule_logging, set_threads, write_cached
 
 with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     setting = snakemake.params.setting
     print(f"simulating setting {setting['name']}: {setting}")
     result = simulate(setting, list(snakemake.params.seeds))
-    np.savez_compressed(snakemake.output[0], **result)
+    write_cached(result, snakemake.output[0])
     print("final mode strengths (seed mean):", result["modes"][-1].mean(axis=0))

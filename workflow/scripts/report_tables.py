@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from icl_dynamics.reporting import benchmarks_page, collect_benchmarks, scorecard_page
-from icl_dynamics.workflow_io import rule_logging
+from icl_dynamics.workflow_io import read_cached, rule_logging
 
 with rule_logging(snakemake.log[0]):
-    claims = pd.read_csv(snakemake.input.claims)
+    claims = read_cached(snakemake.input.claims)
     Path(snakemake.output.scorecard).write_text(scorecard_page(claims))
     benchmarks = collect_benchmarks(".", snakemake.params.patterns)
     benchmarks.to_csv(snakemake.output.benchmarks_csv, index=False)

@@ -1,4 +1,4 @@
-"""Reddy (ICLR 2024) bursty Gaussian-mixture classification, the second in-context task of PAPER.md section 7.
+"""Reddy (ICLR 2024) bursty Gaussian-mixture classification, the second in-context task of docs/science.md section 7.
 
 A fixed set of ``n_classes`` (K) classes; class ``k`` has a mean ``mu_k ~ N(0, I_D / D)`` and a fixed label
 out of ``n_labels`` (L). An item of class ``k`` is ``x = (mu_k + eps * eta) / sqrt(1 + eps^2)`` with
@@ -35,7 +35,7 @@ TEST_SETS = ("in_context", "flipped", "in_weights")
 
 @dataclass
 class BurstySpec:
-    """Parameters of the task (PAPER.md section 7; defaults are Reddy's)."""
+    """Parameters of the task (docs/science.md section 7; defaults are Reddy's)."""
 
     n_classes: int = 128
     n_labels: int = 32

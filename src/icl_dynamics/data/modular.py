@@ -1,4 +1,4 @@
-"""Modular addition data for grokking (Power et al. 2022; Nanda et al. 2023; PAPER.md section 8).
+"""Modular addition data for grokking (Power et al. 2022; Nanda et al. 2023; docs/science.md section 8).
 
 Every pair (a, b) with a, b in {0, ..., p-1} becomes the input sequence [a, b, =] where the token
 "=" is ``p`` (so the vocabulary has p + 1 tokens), with label (a + b) mod p. A seeded random

@@ -1,4 +1,4 @@
-"""In-context linear regression with vector-valued tasks (PAPER.md section 2).
+"""In-context linear regression with vector-valued tasks (docs/science.md section 2).
 
 Inputs x ~ N(0, Sigma_x) with Sigma_x = U S U^T, S = diag(s_1..s_d). A fixed pool of P tasks
 W^mu = U Lambda^mu U^T with Lambda^mu diagonal, entries N(0, 1). Labels y = W^mu x (no noise).
@@ -18,13 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def make_spectrum(kind: str, d: int, values=None, ratio: float = 0.5, exponent: float = 1.0,
+SPECTRUM_PARAMETER = {"explicit": "values", "geometric": "ratio", "power_law": "exponent"}
+
+
+def make_spectrum(kind: str, d: int, values=None, ratio: float | None = None, exponent: float | None = None,
                   scale: float = 1.0) -> np.ndarray:
     """Eigenvalues s_1 >= ... >= s_d of the input covariance.
 
     kind: ``explicit`` (``values``, length d), ``geometric`` (s_a = scale * ratio^(a-1)),
-    ``power_law`` (s_a = scale * a^(-exponent)), ``isotropic`` (s_a = scale).
+    ``power_law`` (s_a = scale * a^(-exponent)), ``isotropic`` (s_a = scale). The parameter a kind needs
+    has no default: leaving it out is an error, not a silent choice.
     """
+    needed = SPECTRUM_PARAMETER.get(kind)
+    if needed is not None and {"values": values, "ratio": ratio, "exponent": exponent}[needed] is None:
+        raise ValueError(f"a {kind} spectrum needs '{needed}'")
     a = np.arange(1, d + 1, dtype=float)
     if kind == "explicit":
         s = np.asarray(values, dtype=float)

@@ -1,6 +1,6 @@
 """Token-sequence tasks whose solution needs an induction circuit, and the scores read off them.
 
-Task (PAPER.md section 7, [choice]): *periodic random-token sequences*. Each sequence draws a period
+Task (docs/science.md section 7, [choice]): *periodic random-token sequences*. Each sequence draws a period
 ``p`` uniformly from ``[period_min, period_max]`` and ``p`` tokens uniformly from the vocabulary, and
 repeats that segment until it has ``seq_len`` tokens. A token in the first period is unpredictable
 (loss ``log(vocab)``); every later token is the token that followed the previous occurrence of the

@@ -1,4 +1,4 @@
-"""Macroscopic measures of weight matrices over training (PAPER.md section 5).
+"""Macroscopic measures of weight matrices over training (docs/science.md section 5).
 
 Ranks (:mod:`.ranks`), subspace distance, principal angles and mode strengths (:mod:`.subspace`),
 factored per-head circuits (:mod:`.circuits`, :mod:`.svd`), autocorrelation curvature
@@ -26,19 +26,20 @@ from icl_dynamics.measures.ranks import (
 )
 from icl_dynamics.measures.settings import curvature_kwargs, measures_section, transition_kwargs
 from icl_dynamics.measures.subspace import (
-    mode_strengths,
-    mode_strengths_from_svd,
+    projected_mode_strengths,
+    projected_mode_strengths_from_svd,
     principal_angles,
     subspace_distance,
     subspace_distance_from_svd,
 )
-from icl_dynamics.measures.summary import measures_table, spectral_measures
+from icl_dynamics.measures.summary import circuit_spectral_measures, long_table, spectral_measures
 from icl_dynamics.measures.svd import SVD, factored_svd, thin_svd
 
 __all__ = [
     "SVD",
     "Transition",
     "autocorrelation_curvature",
+    "circuit_spectral_measures",
     "count_cliffs",
     "curvature_kwargs",
     "detect_transition",
@@ -48,9 +49,9 @@ __all__ = [
     "marginal_effective_rank",
     "marginal_effective_rank_from_singular_values",
     "measures_section",
-    "measures_table",
-    "mode_strengths",
-    "mode_strengths_from_svd",
+    "long_table",
+    "projected_mode_strengths",
+    "projected_mode_strengths_from_svd",
     "ov_circuit_singular_values",
     "ov_circuit_svd",
     "principal_angles",

@@ -93,10 +93,11 @@ def select_keys(state_dict: dict, patterns: list[str], regex: bool, path: str | 
 def matrix_series(checkpoints: list[tuple[int, Path]], keys: list[str]) -> dict[str, torch.Tensor]:
     """Stack each 2-D tensor ``key`` over the checkpoints: {key: tensor of shape (T, m, n)}.
 
-    Raises CheckpointError naming the file and key of a missing, non-2-D or differently shaped tensor.
+    Raises CheckpointError naming the file and key of a missing, non-2-D or differently shaped tensor, and
+    naming file, key and step of one with NaN or Inf values (never measured silently).
     """
     series: dict[str, list[torch.Tensor]] = {key: [] for key in keys}
-    for _, path in checkpoints:
+    for step, path in checkpoints:
         state_dict = load_state_dict(path)
         for key in keys:
             if key not in state_dict:
@@ -109,5 +110,9 @@ def matrix_series(checkpoints: list[tuple[int, Path]], keys: list[str]) -> dict[
                     f"{path}: key '{key}' has shape {tuple(tensor.shape)}, "
                     f"but {tuple(series[key][0].shape)} in {checkpoints[0][1]}"
                 )
+            if not torch.isfinite(tensor).all():
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise CheckpointError(f"{path}: key '{key}' at step {step} has {bad} non-finite values (NaN or Inf); "
+                                      "the measures need finite weights (did that training run diverge?)")
             series[key].append(tensor.detach().to(torch.float64))
     return {key: torch.stack(tensors) for key, tensors in series.items()}

@@ -6,7 +6,7 @@ Example::
 
 reads every ``*.pt`` file of ``checkpoints/`` in the order of the step number in its name, takes the
 matching 2-D tensors (optionally split into heads), and writes one tidy table with columns
-step, matrix, head, measure, value (CSV or Parquet by the output's extension). The reference matrix of
+step, series, layer, head, measure, value (``series`` is the key; CSV or Parquet by the output's extension). The reference matrix of
 the subspace distance and the mode strengths is the last checkpoint's.
 """
 
@@ -23,7 +23,7 @@ from icl_dynamics.config import ConfigError, load_config
 from icl_dynamics.measures.checkpoints import CheckpointError, list_checkpoints, load_state_dict, matrix_series, select_keys
 from icl_dynamics.measures.circuits import split_heads
 from icl_dynamics.measures.settings import measures_section
-from icl_dynamics.measures.summary import measures_table, spectral_measures
+from icl_dynamics.measures.summary import long_table, spectral_measures
 from icl_dynamics.measures.svd import thin_svd
 
 WRITERS = {".csv": "to_csv", ".parquet": "to_parquet"}
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
             measures = spectral_measures(svd_series, svd_final, settings)
         except ValueError as error:
             raise CheckpointError(f"key '{key}' (matrix shape {stack.shape[-2:]}): {error}") from None
-        tables.append(measures_table(steps, key, measures, heads=args.heads is not None))
+        tables.append(long_table(steps, key, measures))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -93,8 +93,8 @@ def principal_angles(A, B, k: int) -> np.ndarray:
     return np.arctan2(sines, cosines)
 
 
-def mode_strengths_from_svd(svd_series: SVD, svd_final: SVD) -> np.ndarray:
-    """Mode strengths from thin SVDs; see :func:`mode_strengths`.
+def projected_mode_strengths_from_svd(svd_series: SVD, svd_final: SVD) -> np.ndarray:
+    """Projected mode strengths from thin SVDs; see :func:`projected_mode_strengths`.
 
     With ``M(t) = U_t diag(s_t) V_t^T``: ``m_i(t) = sum_j (U_f^T U_t)_ij s_t,j (V_f^T V_t)_ij``.
 
@@ -107,7 +107,7 @@ def mode_strengths_from_svd(svd_series: SVD, svd_final: SVD) -> np.ndarray:
     return np.sum(left * svd_series.s[..., None, :] * right, axis=-1)
 
 
-def mode_strengths(M_series, M_final) -> np.ndarray:
+def projected_mode_strengths(M_series, M_final) -> np.ndarray:
     """Strength of each singular mode of the final matrix in ``M(t)``: ``m_i(t) = u_i^T M(t) v_i``.
 
     ``u_i, v_i`` are the i-th left and right singular vectors of ``M(inf) = U diag(s) V^T``, so

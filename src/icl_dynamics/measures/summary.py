@@ -11,10 +11,10 @@ from icl_dynamics.measures.ranks import (
     marginal_effective_rank_from_singular_values,
     stable_rank_from_singular_values,
 )
-from icl_dynamics.measures.subspace import mode_strengths_from_svd, subspace_distance_from_svd
+from icl_dynamics.measures.subspace import projected_mode_strengths_from_svd, subspace_distance_from_svd
 from icl_dynamics.measures.svd import SVD
 
-TABLE_COLUMNS = ["step", "matrix", "head", "measure", "value"]
+TABLE_COLUMNS = ["step", "series", "layer", "head", "measure", "value"]
 
 
 def circuit_spectral_measures(checkpoints: dict, settings: dict) -> dict[str, dict[str, np.ndarray]]:
@@ -59,41 +59,40 @@ def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[s
     out["subspace_distance"] = subspace_distance_from_svd(svd_series, svd_final, settings["pinv_rtol"])
     n_modes = min(settings["n_mode_strengths"], svd_final.s.shape[-1])
     final_top = SVD(svd_final.U[..., :n_modes], svd_final.s[..., :n_modes], svd_final.V[..., :n_modes])
-    strengths = mode_strengths_from_svd(svd_series, final_top)
+    strengths = projected_mode_strengths_from_svd(svd_series, final_top)
     for i in range(n_modes):
         out[f"mode_strength_{i + 1}"] = strengths[..., i]
     return out
 
 
-def measures_table(steps, matrix: str, measures: dict[str, np.ndarray], heads: bool) -> pd.DataFrame:
-    """Tidy table (step, matrix, head, measure, value) of :func:`spectral_measures` output.
+def long_table(steps, series: str, measures: dict[str, np.ndarray], **run) -> pd.DataFrame:
+    """The one long-table format of per-checkpoint measures, used by every experiment and ``icl-measures``.
+
+    Columns: the ``run`` identity columns (e.g. ``layers``, ``seed``), then :data:`TABLE_COLUMNS` =
+    ``step, series, layer, head, measure, value``. ``series`` names what is measured: a circuit (``QK``,
+    ``OV``), a matrix (``p2q1``, a state_dict key) or a curve (``train_loss``); ``layer`` and ``head`` are
+    -1 where they do not apply.
 
     Parameters
     ----------
     steps : array_like, shape (T,)
         Checkpoint steps, in the order of the measures' first axis.
-    matrix : str
-        Name of the matrix (state_dict key or circuit name).
+    series : str
     measures : dict of str to ndarray
-        Arrays of shape (T,) or, with ``heads=True``, (T, heads).
-    heads : bool
-        Whether the second axis of the arrays indexes heads; otherwise ``head`` is left empty.
+        Arrays of shape (T,), (T, heads) or (T, layers, heads).
+    **run
+        Constant columns identifying the run.
     """
     steps = np.asarray(steps)
     frames = []
     for name, values in measures.items():
-        values = values if heads else values[:, None]
-        n_steps, n_heads = values.shape
-        head = np.tile(np.arange(n_heads), n_steps) if heads else [pd.NA] * n_steps
-        frames.append(
-            pd.DataFrame(
-                {
-                    "step": np.repeat(steps, n_heads),
-                    "matrix": matrix,
-                    "head": pd.array(head, dtype="Int64"),
-                    "measure": name,
-                    "value": values.reshape(-1),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)[TABLE_COLUMNS]
+        values = np.asarray(values)
+        if values.ndim > 3 or values.shape[0] != len(steps):
+            raise ValueError(f"measure {name!r} has shape {values.shape}; expected ({len(steps)},), "
+                             f"({len(steps)}, heads) or ({len(steps)}, layers, heads)")
+        grid = np.indices(values.shape).reshape(values.ndim, -1)
+        layer = grid[1] if values.ndim == 3 else np.full(values.size, -1)
+        head = grid[-1] if values.ndim >= 2 else np.full(values.size, -1)
+        frames.append(pd.DataFrame({**run, "step": steps[grid[0]], "series": series, "layer": layer, "head": head,
+                                    "measure": name, "value": values.reshape(-1)}))
+    return pd.concat(frames, ignore_index=True)[list(run) + TABLE_COLUMNS]

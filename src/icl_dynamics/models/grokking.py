@@ -1,4 +1,4 @@
-"""The one-layer grokking transformer of Nanda et al. (2023) (PAPER.md section 8).
+"""The one-layer grokking transformer of Nanda et al. (2023) (docs/science.md section 8).
 
 Token embedding W_E (vocab, d_model) plus learned positional embedding W_pos (n_ctx, d_model); one
 causal attention layer with explicit per-head weights W_Q, W_K, W_V (heads, d_model, d_head) and
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from icl_dynamics.models import HEAD_WEIGHTS
 
 
 @dataclass
@@ -104,9 +106,20 @@ class GrokkingTransformer(nn.Module):
         resid = resid + torch.einsum("bhqe,hed->bqd", z, self.W_O)
         return self._mlp(resid) @ self.W_U
 
-    def circuits(self) -> dict[str, torch.Tensor]:
-        """The per-head weights the measures need, detached float32: W_Q, W_K, W_V, W_O stacks."""
-        return {name: getattr(self, name).detach().float().clone() for name in ("W_Q", "W_K", "W_V", "W_O")}
+    def head_weights(self) -> dict[str, torch.Tensor]:
+        """Per-head weights, detached float32 on CPU: ``W_Q, W_K, W_V`` (heads, d_model, d_head) and ``W_O``
+        (heads, d_head, d_model)."""
+        return {name: getattr(self, name).detach().float().cpu().clone() for name in HEAD_WEIGHTS}
+
+    @property
+    def QK(self) -> torch.Tensor:
+        """Dense QK circuits ``W_Q W_K^T``, (heads, d_model, d_model)."""
+        return (self.W_Q @ self.W_K.transpose(-1, -2)).detach()
+
+    @property
+    def OV(self) -> torch.Tensor:
+        """Dense OV circuits ``W_V W_O``, (heads, d_model, d_model)."""
+        return (self.W_V @ self.W_O).detach()
 
 
 def cross_entropy_float64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The one-layer, one-head linear transformer of PAPER.md section 2.
+"""The one-layer, one-head linear transformer of docs/science.md section 2.
 
     f(Z) = Z + W_P (Z_ctx Z_ctx^T / N) W_Q Z,      W_P, W_Q in R^{D x D}, D = 2d
 
@@ -50,7 +50,7 @@ def block_prediction(W_P, W_Q, S_xx, S_xy, S_yx, S_yy, x_q):
     return M @ x_q
 
 
-def mode_strengths(W_P: np.ndarray, W_Q: np.ndarray, U: np.ndarray) -> np.ndarray:
+def learned_mode_strengths(W_P: np.ndarray, W_Q: np.ndarray, U: np.ndarray) -> np.ndarray:
     """Per-mode strengths a_a = diag(U^T p2 q1 U), shape (..., d)."""
     _, p2, q1, _ = split_blocks(W_P, W_Q)
     return np.einsum("ia,...ij,ja->...a", U, p2 @ q1, U)

@@ -1,4 +1,4 @@
-"""The paper's closed-form learning dynamics of the linear transformer (PAPER.md section 3).
+"""The paper's closed-form learning dynamics of the linear transformer (docs/science.md section 3).
 
 Time convention: t = lr x step, where lr is the SGD step on the loss averaged over the task pool
 (the paper's eta P, with its loss summed over the P tasks). The pool's empirical second moments
@@ -35,7 +35,7 @@ def predictor_matrix(s: np.ndarray, U: np.ndarray, N: int) -> np.ndarray:
     return (U * fixed_point(s, N)) @ U.T
 
 
-def mode_strength(t: np.ndarray, s: np.ndarray, N: int, a0: np.ndarray | float,
+def logistic_mode_strength(t: np.ndarray, s: np.ndarray, N: int, a0: np.ndarray | float,
                   m: np.ndarray | float = 1.0) -> np.ndarray:
     """Eq. 13: a_a(t) = a_inf a0 / (a0 + (a_inf - a0) exp(-2 t / tau_a)) from a balanced start.
 

@@ -1,4 +1,4 @@
-"""The exact expected loss of the aligned linear transformer and its mean flow (PAPER.md section 4).
+"""The exact expected loss of the aligned linear transformer and its mean flow (docs/science.md section 4).
 
 With p2 = U diag(p) U^T, q1 = U diag(q) U^T, p1 = q2 = 0 and Gaussian fourth moments of the
 Wishart matrix S_xx (E[S_aa^2] = (N+2)/N s_a^2, E[S_ab^2] = s_a s_b / N for a != b):

@@ -1,4 +1,4 @@
-"""The shared trainer core: seeds, device, checkpoint schedule, resumable state, progress, divergence.
+"""The shared trainer core: seeds, device, the training loop, progress lines and divergence checks.
 
 One loop used by every gradient-trained model of the project (the grokking transformer, the
 attention-only transformers). The caller owns the model, the optimizer, an optional LR scheduler and
@@ -10,12 +10,12 @@ two closures:
   (so step 0 is the initial model and ``total_steps`` the final one); the float values form a record
   (one row of the metrics table), tensor values are stored as that step's checkpoint.
 
-Resumable state: every ``state_every`` updates (and when SIGTERM/SIGINT arrives) the model,
-optimizer, scheduler and RNG states, the step, the records and the initial loss are written atomically
-(temporary file + ``os.replace``) to ``state_dir``, which is *not* a declared Snakemake output. A rerun
-of a killed job resumes there and ends bit-identical (on CPU) to an uninterrupted run. Checkpoint
-tensors are written to ``state_dir/checkpoints`` as they are made. When training completes, the
-trainer deletes the files it wrote there, so a later (forced) rerun trains from scratch.
+Resumable state (:mod:`icl_dynamics.training.state`): every ``state_every`` updates, and when
+SIGTERM/SIGINT arrives, the model, optimizer, scheduler and RNG states, the step and the records are
+saved to ``state_dir`` (not a declared workflow output), which the run locks while it trains. A rerun
+of a killed job resumes there and ends bit-identical (on CPU) to an uninterrupted run. The state is
+kept after training: the caller deletes it with :meth:`TrainResult.discard_state` once its outputs are
+written and verified, so a failure while writing them loses nothing.
 
 Example::
 
@@ -28,14 +28,15 @@ Example::
                    on_checkpoint=lambda step, m: {"norm": m.weight.norm().item(), "W": m.weight.detach()})
     result.records        # [{"step": 0, "norm": ...}, ...]
     result.checkpoints    # {"W": tensor of shape (11, ...)}, one slice per checkpoint step
+    result.discard_state()
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-import os
 import random
 import signal
 import threading
@@ -46,6 +47,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from icl_dynamics.training.state import StateFolder
 
 log = logging.getLogger("icl_dynamics.training")
 
@@ -59,7 +62,7 @@ class TrainingInterrupted(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------------
-# seeds, device, threads
+# seeds, device, fingerprints
 
 
 def seed_everything(seed: int) -> None:
@@ -80,32 +83,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-# ---------------------------------------------------------------------------------------------------
-# checkpoint schedules
+def run_fingerprint(trajectory: dict, **identity) -> str:
+    """A stable string of what decides a run's trajectory, for ``TrainerConfig.fingerprint``.
 
-
-def interval_steps(total_steps: int, every: int) -> list[int]:
-    """``[0, every, 2 every, ..., total_steps]`` (``total_steps`` always included)."""
-    if every < 1:
-        raise ValueError("every must be >= 1")
-    return sorted(set(range(0, total_steps + 1, every)) | {total_steps})
-
-
-def log_spaced_steps(total_steps: int, n: int, dense_window: tuple[int, int] | None = None,
-                     n_dense: int = 0) -> list[int]:
-    """About ``n`` log-spaced steps in ``[0, total_steps]`` (0 and ``total_steps`` included).
-
-    With ``dense_window=(lo, hi)``, ``n_dense`` further linearly spaced steps in ``[lo, hi]`` are
-    added (e.g. around a phase change). Duplicates from rounding are removed, so the list may be
-    shorter than ``n + n_dense``.
+    ``trajectory`` is the part of an experiment's config section that changes what a run computes
+    (each experiment's ``trajectory_settings``: task, model, optimizer, train), ``identity`` the run's own
+    seed, depth and resolved device. Logging, state-saving and divergence settings are not part of it,
+    so changing them keeps a saved state valid.
     """
-    steps = {0, total_steps}
-    if total_steps >= 1 and n > 0:
-        steps |= {int(round(s)) for s in np.geomspace(1, total_steps, n)}
-    if dense_window is not None and n_dense > 0:
-        lo, hi = max(0, dense_window[0]), min(total_steps, dense_window[1])
-        steps |= {int(round(s)) for s in np.linspace(lo, hi, n_dense)}
-    return sorted(steps)
+    return json.dumps({"trajectory": trajectory, **identity}, sort_keys=True, default=str)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,8 +110,8 @@ class TrainerConfig:
     log_every           progress line every this many updates
     divergence_factor   stop when loss > factor * initial loss (or NaN/inf)
     check_every         check loss for divergence every this many updates (each check syncs a GPU)
-    threads             torch thread count (None: leave as is)
-    fingerprint         identifies the settings; a saved state with another fingerprint is discarded
+    fingerprint         identifies the settings (:func:`run_fingerprint`); a saved state with another
+                        fingerprint is discarded
     """
 
     run_name: str
@@ -136,16 +122,23 @@ class TrainerConfig:
     log_every: int = 1000
     divergence_factor: float = 1e3
     check_every: int = 1
-    threads: int | None = None
     fingerprint: str = ""
 
 
 @dataclass
 class TrainResult:
-    """Records (one dict per checkpoint step, with ``step``) and stacked checkpoint tensors."""
+    """Records (one dict per checkpoint step, with ``step``), stacked checkpoint tensors, and the state
+    folder that :meth:`discard_state` deletes once the caller has written its outputs."""
 
     records: list[dict]
     checkpoints: dict[str, torch.Tensor]
+    state: StateFolder | None = None
+
+    def discard_state(self) -> None:
+        """Delete the run's resumable state (call after the outputs are written and verified)."""
+        if self.state is not None:
+            with self.state:
+                self.state.discard()
 
 
 def _rng_state() -> dict:
@@ -161,12 +154,6 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class _StopFlag:
@@ -190,127 +177,116 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+class _Run:
+    """The mutable state of one training run: step, records, checkpoint tensors, and their saving."""
+
+    def __init__(self, model, optimizer, scheduler, config: TrainerConfig, folder: StateFolder | None):
+        self.model, self.optimizer, self.scheduler, self.config, self.folder = model, optimizer, scheduler, config, folder
+        self.step, self.records, self.initial_loss = 0, [], None
+        self.in_memory: dict[int, dict[str, torch.Tensor]] = {}
+
+    def restore(self) -> None:
+        """Resume from the folder's state when it is valid (see :meth:`StateFolder.load`)."""
+        state = self.folder.load() if self.folder is not None else None
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        self.step, self.records, self.initial_loss = state["step"], state["records"], state["initial_loss"]
+        log.info("%s: resumed from %s at step %d", self.config.run_name, self.folder.state_file, self.step)
+
+    def save(self) -> None:
+        if self.folder is None:
+            return
+        self.folder.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                          "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                          "rng": _rng_state(), "step": self.step, "records": self.records,
+                          "initial_loss": self.initial_loss})
+
+    def checkpoint(self, on_checkpoint) -> None:
+        out = on_checkpoint(self.step, self.model) if on_checkpoint is not None else {}
+        tensors = {k: v.detach().cpu().clone() for k, v in out.items() if isinstance(v, torch.Tensor)}
+        self.records.append({"step": self.step, **{k: v for k, v in out.items() if not isinstance(v, torch.Tensor)}})
+        if tensors:
+            if self.folder is None:
+                self.in_memory[self.step] = tensors
+            else:
+                self.folder.write_snapshot(self.step, tensors)
+
+    def stacked_checkpoints(self) -> dict[str, torch.Tensor]:
+        """Each checkpoint tensor stacked over the recorded steps (leading axis = checkpoint index)."""
+        steps = [r["step"] for r in self.records]
+        if self.folder is None:
+            per_step = [self.in_memory[s] for s in steps if s in self.in_memory]
+        else:
+            per_step = [self.folder.read_snapshot(s) for s in steps if s in self.folder.snapshots]
+        if not per_step:
+            return {}
+        if len(per_step) != len(steps):
+            raise RuntimeError(f"{self.config.run_name}: {len(steps)} records but {len(per_step)} checkpoint snapshots")
+        return {k: torch.stack([t[k] for t in per_step]) for k in per_step[0]}
+
+    def check_loss(self, loss: torch.Tensor, lr: float) -> None:
+        if self.step % self.config.check_every and self.initial_loss is not None:
+            return
+        value = loss.item()
+        if self.initial_loss is None:
+            self.initial_loss = value
+        if not math.isfinite(value) or value > self.config.divergence_factor * self.initial_loss:
+            raise DivergenceError(
+                f"run {self.config.run_name} diverged at step {self.step} with learning rate {lr:.3g}: "
+                f"loss {value:.4g} (initial {self.initial_loss:.4g}, limit {self.config.divergence_factor:g}x)")
+
+
 def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
           loss_fn: Callable[[torch.nn.Module, int], torch.Tensor], config: TrainerConfig,
           scheduler=None, on_checkpoint: Callable[[int, torch.nn.Module], dict] | None = None) -> TrainResult:
     """Run ``config.total_steps`` updates of ``optimizer`` on ``loss_fn``, resuming from saved state.
 
     Raises DivergenceError (naming run, step and learning rate) when the loss is NaN/inf or exceeds
-    ``divergence_factor`` times the first loss, and TrainingInterrupted after saving the state when
-    SIGTERM/SIGINT arrives.
+    ``divergence_factor`` times the first loss, TrainingInterrupted after saving the state when
+    SIGTERM/SIGINT arrives, and :class:`~icl_dynamics.training.state.StateLocked` when another trainer
+    holds ``state_dir``.
     """
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     checkpoint_steps = sorted(set(config.checkpoint_steps))
     if checkpoint_steps and not (0 <= checkpoint_steps[0] and checkpoint_steps[-1] <= config.total_steps):
         raise ValueError(f"checkpoint steps must lie in [0, {config.total_steps}]")
-    state_dir = Path(config.state_dir) if config.state_dir is not None else None
-    tensors_in_memory: dict[int, dict[str, torch.Tensor]] = {}
-
-    step, records, initial_loss = 0, [], None
-    if state_dir is not None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        state_file = state_dir / "state.pt"
-        meta = {"run_name": config.run_name, "total_steps": config.total_steps, "fingerprint": config.fingerprint}
-        if state_file.exists():
-            state = torch.load(state_file, weights_only=False)
-            if state["meta"] == meta:
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                if scheduler is not None:
-                    scheduler.load_state_dict(state["scheduler"])
-                _set_rng_state(state["rng"])
-                step, records, initial_loss = state["step"], state["records"], state["initial_loss"]
-                log.info("%s: resumed from %s at step %d", config.run_name, state_file, step)
-            else:
-                log.info("%s: discarding state %s of other settings", config.run_name, state_dir)
-                _remove_state(state_dir)
-                state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / "checkpoints").mkdir(exist_ok=True)
-
-    def save_state():
-        if state_dir is None:
-            return
-        _atomic_save({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                      "rng": _rng_state(), "step": step, "records": records, "initial_loss": initial_loss},
-                     state_file)
-
-    def checkpoint():
-        out = on_checkpoint(step, model) if on_checkpoint is not None else {}
-        tensors = {k: v.detach().cpu().clone() for k, v in out.items() if isinstance(v, torch.Tensor)}
-        records.append({"step": step, **{k: v for k, v in out.items() if not isinstance(v, torch.Tensor)}})
-        if tensors:
-            if state_dir is None:
-                tensors_in_memory[step] = tensors
-            else:
-                _atomic_save(tensors, state_dir / "checkpoints" / f"step_{step:010d}.pt")
-
-    todo = set(checkpoint_steps) - {r["step"] for r in records}
-    t0, step0 = time.perf_counter(), step
-    with _StopFlag() as stop:
+    folder = None
+    if config.state_dir is not None:
+        folder = StateFolder(config.state_dir, {"run_name": config.run_name, "total_steps": config.total_steps,
+                                                "fingerprint": config.fingerprint})
+    run = _Run(model, optimizer, scheduler, config, folder)
+    with folder if folder is not None else contextlib.nullcontext(), _StopFlag() as stop:
+        run.restore()
+        todo = set(checkpoint_steps) - {r["step"] for r in run.records}
+        t0, step0 = time.perf_counter(), run.step
         while True:
-            if step in todo:
-                checkpoint()
-            if step == config.total_steps:
+            if run.step in todo:
+                run.checkpoint(on_checkpoint)
+            if run.step == config.total_steps:
                 break
             if stop.signum is not None:
-                save_state()
-                saved = f"state saved to {state_dir}, rerun to resume" if state_dir else "no state_dir, nothing saved"
-                raise TrainingInterrupted(f"{config.run_name}: signal {stop.signum} at step {step}; {saved}")
+                run.save()
+                saved = f"state saved to {folder.path}, rerun to resume" if folder else "no state_dir, nothing saved"
+                raise TrainingInterrupted(f"{config.run_name}: signal {stop.signum} at step {run.step}; {saved}")
             current_lr = optimizer.param_groups[0]["lr"]
-            loss = loss_fn(model, step)
+            loss = loss_fn(model, run.step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if step % config.check_every == 0 or initial_loss is None:
-                value = loss.item()
-                if initial_loss is None:
-                    initial_loss = value
-                if not math.isfinite(value) or value > config.divergence_factor * initial_loss:
-                    raise DivergenceError(
-                        f"run {config.run_name} diverged at step {step} with learning rate {current_lr:.3g}: "
-                        f"loss {value:.4g} (initial {initial_loss:.4g}, limit {config.divergence_factor:g}x)")
+            run.check_loss(loss, current_lr)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            step += 1
-            if step % config.log_every == 0:
-                rate = (step - step0) / (time.perf_counter() - t0)
-                log.info("%s: step %d/%d loss %.4g lr %.3g (%.1f steps/s)", config.run_name, step,
+            run.step += 1
+            if run.step % config.log_every == 0:
+                rate = (run.step - step0) / (time.perf_counter() - t0)
+                log.info("%s: step %d/%d loss %.4g lr %.3g (%.1f steps/s)", config.run_name, run.step,
                          config.total_steps, loss.item(), current_lr, rate)
-            if step % config.state_every == 0:
-                save_state()
-    checkpoints = _stack_checkpoints(state_dir, tensors_in_memory, checkpoint_steps)
-    if state_dir is not None:
-        _remove_state(state_dir)
-    return TrainResult(records=records, checkpoints=checkpoints)
-
-
-def _remove_state(state_dir: Path) -> None:
-    """Delete the files the trainer wrote (state, checkpoint tensors) and the folders if left empty."""
-    for path in [state_dir / "state.pt", *(state_dir / "checkpoints").glob("step_*.pt")]:
-        path.unlink(missing_ok=True)
-    for folder in (state_dir / "checkpoints", state_dir):
-        if folder.exists() and not any(folder.iterdir()):
-            folder.rmdir()
-
-
-def _stack_checkpoints(state_dir: Path | None, in_memory: dict, steps: list[int]) -> dict[str, torch.Tensor]:
-    """Stack each checkpoint tensor over the checkpoint steps (leading axis = checkpoint index)."""
-    per_step = []
-    for s in steps:
-        if state_dir is None:
-            tensors = in_memory.get(s)
-        else:
-            path = state_dir / "checkpoints" / f"step_{s:010d}.pt"
-            tensors = torch.load(path, weights_only=True) if path.exists() else None
-        if tensors is not None:
-            per_step.append(tensors)
-    if not per_step:
-        return {}
-    return {k: torch.stack([t[k] for t in per_step]) for k in per_step[0]}
-
-
-def config_fingerprint(params: dict) -> str:
-    """A stable string of a run's settings, for ``TrainerConfig.fingerprint``."""
-    return json.dumps(params, sort_keys=True, default=str)
+            if run.step % config.state_every == 0:
+                run.save()
+        run.save()  # the final state, kept until the caller has written its outputs
+        checkpoints = run.stacked_checkpoints()
+    return TrainResult(records=run.records, checkpoints=checkpoints, state=folder)

@@ -1,4 +1,4 @@
-"""Scorecard rows N1-N3 of claim C5 (attention-only transformers, PAPER.md section 7).
+"""Scorecard rows N1-N3 of claim C5 (attention-only transformers, docs/science.md section 7).
 
 Inputs: the per-run emergence windows (:func:`icl_dynamics.experiments.attention.measures.emergence_window`),
 the circuit measures table (:func:`icl_dynamics.experiments.attention.measures.circuit_measures`) and the
@@ -29,7 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.scorecard import ClaimRow
+from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 
 EXPERIMENT = "attention"
 
@@ -49,7 +49,7 @@ def run_window(row: pd.Series, reference: tuple[float, float]) -> tuple[float, f
 
 def model_mean(measures: pd.DataFrame, layers: int, seed: int, circuit: str, measure: str) -> pd.Series:
     """Mean over all heads (all layers) of one measure of one run, indexed by step."""
-    sel = measures[(measures["layers"] == layers) & (measures["seed"] == seed) & (measures["circuit"] == circuit)
+    sel = measures[(measures["layers"] == layers) & (measures["seed"] == seed) & (measures["series"] == circuit)
                    & (measures["measure"] == measure)]
     return sel.groupby("step")["value"].mean().sort_index()
 
@@ -80,30 +80,26 @@ def fall_step(curve: pd.Series, fraction: float) -> float:
     return float(below.index[0]) if len(below) else math.nan
 
 
-def _verdict(fraction_deep: float, shallow_violations: int, has_shallow: bool) -> str:
-    if fraction_deep == 1.0 and shallow_violations == 0 and has_shallow:
-        return "reproduced"
-    if fraction_deep >= 0.5:
-        return "partial"
-    return "not_reproduced"
+def _fraction_verdict(fraction_deep: float, shallow: pd.DataFrame, column: str) -> str:
+    """Reproduced when every 2+ layer run passes and no 1-layer run does (there must be 1-layer runs);
+    partial when at least half of the 2+ layer runs pass."""
+    return verdict(fraction_deep == 1.0 and not shallow.empty and not shallow[column].any(), fraction_deep >= 0.5)
 
 
 def _fmt_steps(x: float) -> str:
-    return "none" if math.isnan(x) else f"{x:.0f}"
+    return fmt(x, ".0f")
 
 
-def evaluate_claims(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dict, marginal_rank_k: int,
-                    ) -> tuple[list[ClaimRow], pd.DataFrame]:
-    """Rows N1, N2, N3 and a per-run table of everything they measured.
+def _per_depth(runs: pd.DataFrame, column: str, formatter) -> str:
+    return "; ".join(f"L{d}: " + ", ".join(formatter(v) for v in g[column]) for d, g in runs.groupby("layers"))
 
-    Returns
-    -------
-    rows : list of ClaimRow
-    per_run : DataFrame
-        ``windows`` plus ``jump``, ``window_start``/``window_end`` used, ``qk_marginal_dip_step``,
-        ``qk_marginal_dip`` (depth), ``dip_in_window``, ``dips`` and
-        ``QK_fall_step``/``OV_fall_step``, ``QK_early``/``OV_early``.
-    """
+
+def per_run_table(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dict, marginal_rank_k: int
+                  ) -> pd.DataFrame:
+    """Everything rows N1-N3 measure, one row per run: ``windows`` plus ``jump``, the window used
+    (``window_start``/``window_end``: own if detected, else the reference window), ``qk_marginal_dip_step``,
+    ``qk_marginal_dip`` (depth), ``dip_in_window``, ``dips``, ``QK_fall_step``/``OV_fall_step`` and
+    ``QK_early``/``OV_early``."""
     runs = windows.sort_values(["layers", "seed"]).reset_index(drop=True)
     reference = reference_window(runs)
     runs["jump"] = sudden_jumps(runs, thresholds)
@@ -127,43 +123,62 @@ def evaluate_claims(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: d
     for circuit, values in falls.items():
         runs[f"{circuit}_fall_step"] = values
         runs[f"{circuit}_early"] = runs[f"{circuit}_fall_step"] <= runs["window_end"]
+    return runs
 
+
+def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, claim: str = "N1",
+                         experiment: str = EXPERIMENT) -> ClaimRow:
+    """Row N1 (or the same rule on another model family, e.g. ``N1-noLN``) from :func:`per_run_table`."""
     deep, shallow = runs[runs["layers"] >= 2], runs[runs["layers"] == 1]
-    has_shallow = not shallow.empty
-
-    def per_depth(column: str, fmt) -> str:
-        return "; ".join(f"L{d}: " + ", ".join(fmt(v) for v in g[column]) for d, g in runs.groupby("layers"))
-
     windows_note = "; ".join(
         f"L{d}: " + ", ".join(f"[{_fmt_steps(a)}, {_fmt_steps(b)}]" for a, b in zip(g["start"], g["end"]))
         for d, g in runs.groupby("layers"))
-    n1_value = float(deep["jump"].mean()) if len(deep) else math.nan
-    n1 = ClaimRow(
-        "N1", EXPERIMENT, f"fraction of 2+ layer runs whose ICL score drops >= {thresholds['min_jump']} nats in a "
-        f"detected window <= {thresholds['max_jump_decades']} decades wide (and no 1-layer run does)", n1_value, 1.0,
-        _verdict(n1_value, int(shallow["jump"].sum()), has_shallow),
+    value = float(deep["jump"].mean()) if len(deep) else math.nan
+    return ClaimRow(
+        claim, experiment, f"fraction of 2+ layer runs whose ICL score drops >= {thresholds['min_jump']} nats in a "
+        f"detected window <= {thresholds['max_jump_decades']} decades wide (and no 1-layer run does)", value, 1.0,
+        _fraction_verdict(value, shallow, "jump"),
         f"detected windows (steps, per seed) {windows_note}; ICL drop across window (nats) "
-        f"{per_depth('icl_drop', lambda v: f'{v:.2f}')}; width (decades) {per_depth('width_decades', lambda v: f'{v:.2f}')}; "
+        f"{_per_depth(runs, 'icl_drop', lambda v: f'{v:.2f}')}; width (decades) "
+        f"{_per_depth(runs, 'width_decades', lambda v: f'{v:.2f}')}; "
         f"1-layer runs with a jump: {int(shallow['jump'].sum())} of {len(shallow)}; rule: measures.transition "
         f"detector on the ICL score, jump if drop >= {thresholds['min_jump']} and width <= "
         f"{thresholds['max_jump_decades']} decades")
-    n2_value = float(deep["dips"].mean()) if len(deep) else math.nan
-    n2 = ClaimRow(
+
+
+def qk_rank_dip_row(runs: pd.DataFrame, thresholds: dict, marginal_rank_k: int) -> ClaimRow:
+    """Row N2 from :func:`per_run_table`."""
+    deep, shallow = runs[runs["layers"] >= 2], runs[runs["layers"] == 1]
+    reference = reference_window(runs)
+    value = float(deep["dips"].mean()) if len(deep) else math.nan
+    return ClaimRow(
         "N2", EXPERIMENT, f"fraction of 2+ layer runs whose head-mean QK marginalised effective rank (k={marginal_rank_k}) "
-        f"dips >= {thresholds['dip_rel']} (relative) in the window (and no 1-layer run does)", n2_value, 1.0,
-        _verdict(n2_value, int(shallow["dips"].sum()), has_shallow),
-        f"minimum of the head-mean curve at step {per_depth('qk_marginal_dip_step', _fmt_steps)} with relative depth "
-        f"{per_depth('qk_marginal_dip', lambda v: f'{v:.3f}')}; windows used (own if detected, else the 2+ layer "
-        f"median [{_fmt_steps(reference[0])}, {_fmt_steps(reference[1])}]) "
-        f"{per_depth('window_start', _fmt_steps)} to {per_depth('window_end', _fmt_steps)}, widened by "
+        f"dips >= {thresholds['dip_rel']} (relative) in the window (and no 1-layer run does)", value, 1.0,
+        _fraction_verdict(value, shallow, "dips"),
+        f"minimum of the head-mean curve at step {_per_depth(runs, 'qk_marginal_dip_step', _fmt_steps)} with relative "
+        f"depth {_per_depth(runs, 'qk_marginal_dip', lambda v: f'{v:.3f}')}; windows used (own if detected, else the "
+        f"2+ layer median [{_fmt_steps(reference[0])}, {_fmt_steps(reference[1])}]) "
+        f"{_per_depth(runs, 'window_start', _fmt_steps)} to {_per_depth(runs, 'window_end', _fmt_steps)}, widened by "
         f"{thresholds['dip_margin_decades']} decades; 1-layer runs with a dip in their window: "
         f"{int(shallow['dips'].sum())} of {len(shallow)}")
+
+
+def early_stabilisation_row(runs: pd.DataFrame, thresholds: dict) -> ClaimRow:
+    """Row N3 from :func:`per_run_table`."""
+    deep = runs[runs["layers"] >= 2]
     early = pd.concat([deep["QK_early"], deep["OV_early"]])
-    n3_value = float(early.mean()) if len(early) else math.nan
-    n3_verdict = "reproduced" if n3_value == 1.0 else "partial" if n3_value >= 0.5 else "not_reproduced"
-    n3 = ClaimRow(
+    value = float(early.mean()) if len(early) else math.nan
+    return ClaimRow(
         "N3", EXPERIMENT, f"fraction of (2+ layer run, circuit) pairs whose head-mean subspace distance has lost "
-        f"{thresholds['early_fraction']:.0%} of its initial value by the window's end", n3_value, 1.0, n3_verdict,
-        f"fall step QK {per_depth('QK_fall_step', _fmt_steps)}; OV {per_depth('OV_fall_step', _fmt_steps)}; "
-        f"window ends {per_depth('window_end', _fmt_steps)}")
-    return [n1, n2, n3], runs
+        f"{thresholds['early_fraction']:.0%} of its initial value by the window's end", value, 1.0,
+        verdict(value == 1.0, value >= 0.5),
+        f"fall step QK {_per_depth(runs, 'QK_fall_step', _fmt_steps)}; OV {_per_depth(runs, 'OV_fall_step', _fmt_steps)}; "
+        f"window ends {_per_depth(runs, 'window_end', _fmt_steps)}")
+
+
+def evaluate_claims(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dict, marginal_rank_k: int,
+                    ) -> tuple[list[ClaimRow], pd.DataFrame]:
+    """Rows N1, N2, N3 and the per-run table of everything they measured (:func:`per_run_table`)."""
+    runs = per_run_table(windows, measures, thresholds, marginal_rank_k)
+    return [sudden_emergence_row(runs, thresholds), qk_rank_dip_row(runs, thresholds, marginal_rank_k),
+            early_stabilisation_row(runs, thresholds)], runs

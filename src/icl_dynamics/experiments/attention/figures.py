@@ -39,7 +39,7 @@ def _seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.nd
 
 def _head_matrix(measures: pd.DataFrame, layers: int, layer: int, circuit: str, measure: str):
     """Steps (> 0) and a (seeds x heads, steps) array of one measure of one layer at depth ``layers``."""
-    sel = measures[(measures["layers"] == layers) & (measures["layer"] == layer) & (measures["circuit"] == circuit)
+    sel = measures[(measures["layers"] == layers) & (measures["layer"] == layer) & (measures["series"] == circuit)
                    & (measures["measure"] == measure) & (measures["step"] > 0)]
     table = sel.pivot_table(index=["seed", "head"], columns="step", values="value")
     return table.columns.to_numpy(), table.to_numpy()

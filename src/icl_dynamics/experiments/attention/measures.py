@@ -1,4 +1,4 @@
-"""Measures of the attention-only runs (PAPER.md sections 5 and 7): per-head circuit spectra over
+"""Measures of the attention-only runs (docs/science.md sections 5 and 7): per-head circuit spectra over
 checkpoints and the emergence window of the ICL score.
 
 Uses the shared measures (:func:`icl_dynamics.measures.summary.circuit_spectral_measures` on the factored QK and
@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import circuit_spectral_measures
-
-MEASURE_COLUMNS = ["layers", "seed", "step", "layer", "head", "circuit", "measure", "value"]
+from icl_dynamics.measures.summary import circuit_spectral_measures, long_table
 WINDOW_COLUMNS = ["layers", "seed", "detected", "start", "middle", "end", "width_decades", "icl_before", "icl_after",
                   "icl_drop"]
 
@@ -37,19 +35,14 @@ def circuit_measures(checkpoints: dict, settings: dict, layers: int, seed: int) 
 
     Returns
     -------
-    DataFrame with columns :data:`MEASURE_COLUMNS`: effective rank, marginalised effective ranks, stable
-    rank, subspace distance to the final circuit and mode strengths, per (step, layer, head, circuit).
+    DataFrame in the long-table format (:func:`icl_dynamics.measures.summary.long_table`): ``layers, seed,
+    step, series`` (QK or OV)``, layer, head, measure, value``: effective rank, marginalised effective
+    ranks, stable rank, subspace distance to the final circuit and mode strengths.
     """
     steps = np.asarray(checkpoints["step"])
-    frames = []
-    for circuit, measures in circuit_spectral_measures(checkpoints, settings).items():
-        for measure, values in measures.items():
-            n_steps, n_layers, n_heads = values.shape
-            step, layer, head = np.meshgrid(steps, np.arange(n_layers), np.arange(n_heads), indexing="ij")
-            frames.append(pd.DataFrame({"layers": layers, "seed": seed, "step": step.ravel(), "layer": layer.ravel(),
-                                        "head": head.ravel(), "circuit": circuit, "measure": measure,
-                                        "value": values.ravel()}))
-    return pd.concat(frames, ignore_index=True)[MEASURE_COLUMNS]
+    return pd.concat([long_table(steps, circuit, measures, layers=layers, seed=seed)
+                      for circuit, measures in circuit_spectral_measures(checkpoints, settings).items()],
+                     ignore_index=True)
 
 
 def _value_at_or_before(steps: np.ndarray, values: np.ndarray, step: float) -> float:

@@ -1,9 +1,12 @@
-"""Training of the 1-4 layer attention-only transformers (PAPER.md section 7) with the shared trainer.
+"""Training of the 1-4 layer attention-only transformers (docs/science.md section 7) with the shared trainer.
 
 :func:`train_attention_run` is the entry point of one run (one depth, one seed): it builds the task and
-model from the validated ``attention:`` config section, trains with :func:`icl_dynamics.training.trainer.train`
-(resumable state in ``state_dir``), and at every checkpoint step records held-out metrics and the per-head
-weights ``W_Q, W_K, W_V, W_O`` (float32) that the measures need.
+model from the validated ``attention:`` config section (the schema fills every default; ``task``, the
+task's own sub-section, ``model``, ``optimizer`` and ``train`` decide the trajectory, see
+:func:`trajectory_settings`; ``runtime`` only how the run is carried out), trains with
+:func:`icl_dynamics.training.trainer.train` (resumable state in ``state_dir``), and at every checkpoint
+step records held-out metrics and the per-head weights ``W_Q, W_K, W_V, W_O`` (float32) that the
+measures need.
 
 Held-out metrics per checkpoint
 -------------------------------
@@ -23,7 +26,6 @@ uninterrupted one.
 
 from __future__ import annotations
 
-import math
 from dataclasses import fields
 
 import numpy as np
@@ -31,26 +33,56 @@ import pandas as pd
 import torch
 
 from icl_dynamics.data.bursty import TEST_SETS, BurstySpec, BurstyTask
+from icl_dynamics.config import ConfigError, validate
 from icl_dynamics.data.sequences import (
     icl_positions,
+    icl_score,
     next_token_loss,
     per_position_loss,
     periodic_sequences,
     prefix_matching_scores,
     repeated_random_tokens,
+    uniform_loss,
 )
+from icl_dynamics.models import HEAD_WEIGHTS
 from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
+from icl_dynamics.training.schedules import log_spaced_steps
 from icl_dynamics.training.trainer import (
     TrainerConfig,
-    config_fingerprint,
-    log_spaced_steps,
+    TrainResult,
     resolve_device,
+    run_fingerprint,
     seed_everything,
     train,
 )
-
-HEAD_WEIGHTS = ("W_Q", "W_K", "W_V", "W_O")
 _EVAL_STREAM = 2**31 - 1  # generator key of the held-out data, distinct from every training step
+
+
+def check_config(section: dict, config: dict | None = None) -> None:
+    """Checks across keys of the validated ``attention:`` section that the schema cannot express; raises
+    ConfigError naming the keys. ``config`` (the whole config) is accepted for a uniform signature."""
+    p, c = section["periodic"], section["train"]["checkpoints"]
+    if p["period_min"] > p["period_max"]:
+        raise ConfigError(f"config keys 'attention.periodic.period_min' = {p['period_min']} and "
+                          f"'attention.periodic.period_max' = {p['period_max']}: period_min must not exceed period_max")
+    if p["period_max"] >= p["seq_len"]:
+        raise ConfigError(f"config keys 'attention.periodic.period_max' = {p['period_max']} and "
+                          f"'attention.periodic.seq_len' = {p['seq_len']}: the segment must repeat within the "
+                          "sequence (period_max < seq_len)")
+    early, late = icl_positions(p["seq_len"], p["early_frac"], p["late_frac"])
+    if early >= late:
+        raise ConfigError(f"config keys 'attention.periodic.early_frac' = {p['early_frac']} and "
+                          f"'attention.periodic.late_frac' = {p['late_frac']}: the ICL score's early position "
+                          f"({early}) must come before its late one ({late})")
+    if c["dense_from"] > c["dense_to"]:
+        raise ConfigError(f"config keys 'attention.train.checkpoints.dense_from' = {c['dense_from']} and "
+                          f"'attention.train.checkpoints.dense_to' = {c['dense_to']}: dense_from must not exceed dense_to")
+
+
+def trajectory_settings(section: dict) -> dict:
+    """The parts of the ``attention:`` section that change what a run computes (its depth and seed aside):
+    the task name and its settings, model, optimizer and train."""
+    return {key: section[key] for key in ("task", section["task"], "model", "optimizer", "train")}
 
 
 def generator(seed: int, stream: int) -> torch.Generator:
@@ -122,7 +154,7 @@ class PeriodicTask:
             "eval_loss": float(position_loss.mean()),
             "loss_early": float(position_loss[self.early]),
             "loss_late": float(position_loss[self.late]),
-            "icl_score": float(position_loss[self.late] - position_loss[self.early]),
+            "icl_score": icl_score(position_loss, self.early, self.late),
             "prefix_matching_max": float(prefix.max()),
         }
         for layer in range(prefix.shape[0]):
@@ -159,7 +191,7 @@ class BurstyClassification:
             out[f"{kind}_loss"] = float(torch.nn.functional.cross_entropy(logits, target))
             out[f"{kind}_accuracy"] = float((logits.argmax(-1) == target).float().mean())
         out["eval_loss"] = out["in_weights_loss"]
-        out["icl_score"] = out["in_context_loss"] - math.log(self.n_labels)
+        out["icl_score"] = out["in_context_loss"] - uniform_loss(self.n_labels)
         return out
 
 
@@ -171,7 +203,7 @@ def make_task(section: dict, seed: int, device: torch.device):
 
 
 def make_optimizer(section: dict, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Adam (PAPER.md section 7) or SGD (Reddy's bursty task), as configured."""
+    """Adam (docs/science.md section 7) or SGD (Reddy's bursty task), as configured."""
     o = section["optimizer"]
     if o["name"] == "adam":
         return torch.optim.Adam(model.parameters(), lr=o["lr"], betas=tuple(o["betas"]))
@@ -179,30 +211,31 @@ def make_optimizer(section: dict, model: torch.nn.Module) -> torch.optim.Optimiz
 
 
 def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None, device: str = "auto",
-                        threads: int | None = None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
-    """Train one attention-only model; return its metrics table and checkpoint stack.
+                        ) -> tuple[pd.DataFrame, dict[str, torch.Tensor], TrainResult]:
+    """Train one attention-only model.
 
     Parameters
     ----------
     section : dict
-        The validated ``attention:`` config section.
+        The ``attention:`` config section (validated here; missing keys take the schema's defaults).
     n_layers, seed : int
         Depth and seed of the run.
     state_dir : path or None
         Resumable state (not a workflow output); a rerun after a kill resumes there.
     device : {"auto", "cpu", "cuda"}
-    threads : int or None
-        torch's thread count.
 
     Returns
     -------
     metrics : DataFrame
-        One row per checkpoint step: ``step``, ``train_loss`` (the loss of that step's batch before the
-        update) and the task's held-out metrics (module docstring).
+        One row per checkpoint step: ``layers``, ``seed``, ``step``, ``train_loss`` (the loss of that step's
+        batch before the update) and the task's held-out metrics (module docstring).
     checkpoints : dict of str to Tensor
         ``step`` (T,) and ``W_Q, W_K, W_V`` (T, layers, heads, d_model, d_head), ``W_O``
         (T, layers, heads, d_head, d_model), float32.
+    result : TrainResult
+        Call ``result.discard_state()`` once the outputs are safely written.
     """
+    section = validate(section, "attention", prefix="attention")
     dev = resolve_device(device)
     seed_everything(seed)
     model = build_model(section, n_layers).to(dev)
@@ -216,17 +249,17 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
         record.update(model.head_weights())
         return record
 
-    t = section["train"]
-    run_name = f"attention L{n_layers} seed{seed}"
-    cfg = TrainerConfig(run_name=run_name, total_steps=t["steps"], checkpoint_steps=checkpoint_schedule(section),
-                        state_dir=state_dir, state_every=t["state_every"], log_every=t["log_every"],
-                        threads=threads,
-                        fingerprint=config_fingerprint({"section": section, "layers": n_layers, "seed": seed,
-                                                        "device": dev.type}))
+    runtime = section["runtime"]
+    cfg = TrainerConfig(run_name=f"attention L{n_layers} seed{seed}", total_steps=section["train"]["steps"],
+                        checkpoint_steps=checkpoint_schedule(section), state_dir=state_dir,
+                        state_every=runtime["state_every"], log_every=runtime["log_every"],
+                        divergence_factor=runtime["divergence_factor"],
+                        fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
+                                                    device=dev.type))
     result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
     metrics.insert(0, "layers", n_layers)
     checkpoints = {"step": torch.tensor(metrics["step"].to_numpy())}
     checkpoints.update({k: result.checkpoints[k].float() for k in HEAD_WEIGHTS})
-    return metrics, checkpoints
+    return metrics, checkpoints, result

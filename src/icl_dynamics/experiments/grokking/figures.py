@@ -1,4 +1,4 @@
-"""Figure 7: grokking on modular addition, progress measures on one epoch axis (PAPER.md section 6).
+"""Figure 7: grokking on modular addition, progress measures on one epoch axis (docs/science.md section 6).
 
 Panels: (a) train/test accuracy, (b) train/test loss, (c) OV and QK subspace distance to the final
 weights, (d) OV effective and marginalised effective rank, (e) curvature of the loss autocorrelation,
@@ -16,8 +16,9 @@ from icl_dynamics.plotting import band, mode_colors, plt
 
 
 def _per_seed(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values of shape (seeds, epochs)) of a long table with columns seed, epoch, ``column``."""
-    wide = frame.pivot_table(index="seed", columns="epoch", values=column, aggfunc="mean")
+    """(steps, values of shape (seeds, steps)) of a long table with columns seed, step, ``column``; one
+    step is one full-batch epoch."""
+    wide = frame.pivot_table(index="seed", columns="step", values=column, aggfunc="mean")
     return wide.columns.to_numpy(dtype=float), wide.to_numpy()
 
 
@@ -49,7 +50,7 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
         band(ax_dist, *_positive(*_measure(measures, series, "subspace_distance")), color, ls=ls,
              label=f"{series} (head mean)")
     ax_dist.set(ylabel="subspace distance to final", title="(c) subspace distance")
-    stab = events[events.event == "OV_stabilisation"]["epoch"].dropna()
+    stab = events[events.event == "OV_stabilisation"]["step"].dropna()
     if len(stab):
         ax_dist.axvline(stab.mean(), color=colors[2], ls=":", lw=1.2, label="OV stabilisation")
 
@@ -72,8 +73,8 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     twin.set_ylabel("autocorrelation curvature")
     twin.spines["right"].set_visible(True)
 
-    mem = events[events.event == "memorisation"]["epoch"].dropna()
-    grok = events[events.event == "grokking"]["epoch"].dropna()
+    mem = events[events.event == "memorisation"]["step"].dropna()
+    grok = events[events.event == "grokking"]["step"].dropna()
     for ax in axes.flat:  # the event lines get a legend entry in panel (a) only
         ax.set_xscale("log")
         if len(mem):
@@ -81,7 +82,7 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
         if len(grok):
             ax.axvline(grok.mean(), color="k", lw=0.8, ls="-.", label="grokking" if ax is ax_acc else None)
     for ax in axes[1]:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (full-batch step)")
     for ax in (ax_acc, ax_loss, ax_dist, ax_rank, ax_curv):
         ax.legend(loc="best", frameon=False)
     handles, labels = ax_norm.get_legend_handles_labels()

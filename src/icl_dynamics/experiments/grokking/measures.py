@@ -1,18 +1,18 @@
-"""Measures of the grokking runs (PAPER.md sections 5 and 8): circuit spectra, curvatures and events.
+"""Measures of the grokking runs (docs/science.md sections 5 and 8): circuit spectra, curvatures and events.
 
 Uses the shared measures (:func:`~icl_dynamics.measures.summary.circuit_spectral_measures` on the factored
 per-head QK and OV circuits, :func:`~icl_dynamics.measures.curvature.autocorrelation_curvature`,
 :func:`~icl_dynamics.measures.events.detect_transition`); this module arranges one seed's metrics table
-and checkpoint stack (``icl_dynamics.experiments.grokking.run.train_grokking``) into their inputs and their
+and checkpoint stack (``icl_dynamics.experiments.grokking.run.train_grokking_run``) into their inputs and their
 outputs into tables.
 
-Events of a seed, each detected from the data:
+Steps are full-batch epochs. Events of a seed, each detected from the data (``grokking.events``):
 
-- memorisation epoch: first checkpoint with train accuracy >= ``memorisation_acc``;
-- grokking epoch: first checkpoint with test accuracy >= ``grokking_acc``;
+- memorisation step: first checkpoint with train accuracy >= ``memorisation_acc``;
+- grokking step: first checkpoint with test accuracy >= ``grokking_acc``;
 - test-loss transition: the detected main fall of log10(test loss) (start, middle, end);
 - OV stabilisation: the detected main fall of the head-mean OV subspace distance to the final
-  circuit; its ``middle`` (half of the fall done) is the stabilisation epoch. Same for QK.
+  circuit; its ``middle`` (half of the fall done) is the stabilisation step. Same for QK.
 """
 
 from __future__ import annotations
@@ -22,19 +22,18 @@ import pandas as pd
 
 from icl_dynamics.measures.curvature import autocorrelation_curvature
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import circuit_spectral_measures
+from icl_dynamics.measures.summary import circuit_spectral_measures, long_table
 
-MEASURE_COLUMNS = ["seed", "epoch", "series", "head", "measure", "value"]
-EVENT_COLUMNS = ["seed", "event", "start", "epoch", "end"]
+EVENT_COLUMNS = ["seed", "event", "start", "step", "end"]
 
 
-def circuit_measures(epochs, checkpoints: dict, settings: dict, seed: int) -> pd.DataFrame:
+def circuit_measures(steps, checkpoints: dict, settings: dict, seed: int) -> pd.DataFrame:
     """Spectral measures of every head's QK (W_Q W_K^T) and OV (W_V W_O) circuit at every checkpoint.
 
     Parameters
     ----------
-    epochs : array_like, shape (T,)
-        Checkpoint epochs; the last checkpoint is the final weights M(inf).
+    steps : array_like, shape (T,)
+        Checkpoint steps; the last checkpoint is the final weights M(inf).
     checkpoints : dict
         ``W_Q, W_K, W_V`` (T, heads, d_model, d_head) and ``W_O`` (T, heads, d_head, d_model).
     settings : dict
@@ -42,45 +41,39 @@ def circuit_measures(epochs, checkpoints: dict, settings: dict, seed: int) -> pd
 
     Returns
     -------
-    DataFrame with columns :data:`MEASURE_COLUMNS`, ``series`` "QK" or "OV": effective rank,
-    marginalised effective ranks, stable rank, subspace distance and mode strengths per head.
+    DataFrame in the long-table format (:func:`icl_dynamics.measures.summary.long_table`; the model's one
+    layer is layer 0): effective rank, marginalised effective ranks, stable rank, subspace distance and
+    mode strengths per head of ``series`` QK and OV.
     """
-    epochs = np.asarray(epochs)
-    frames = []
-    for circuit, measures in circuit_spectral_measures(checkpoints, settings).items():
-        for measure, values in measures.items():
-            n_steps, n_heads = values.shape
-            frames.append(pd.DataFrame({"seed": seed, "epoch": np.repeat(epochs, n_heads), "series": circuit,
-                                        "head": np.tile(np.arange(n_heads), n_steps), "measure": measure,
-                                        "value": values.ravel()}))
-    return pd.concat(frames, ignore_index=True)[MEASURE_COLUMNS]
+    return pd.concat([long_table(steps, circuit, {name: values[:, None] for name, values in measures.items()},
+                                 seed=seed)
+                      for circuit, measures in circuit_spectral_measures(checkpoints, settings).items()],
+                     ignore_index=True)
 
 
 def curvature_measures(metrics: pd.DataFrame, window: int, log_loss: bool) -> pd.DataFrame:
     """Autocorrelation curvature of the train and test loss and of the parameter norm over checkpoints.
 
-    The value of the window of checkpoints ``i .. i + window - 1`` is placed at the epoch of its centre
+    The value of the window of checkpoints ``i .. i + window - 1`` is placed at the step of its centre
     sample ``i + (window - 1) // 2``. With ``log_loss`` the losses enter as log10(loss) ([choice]: the
-    loss falls over seven decades, so the raw loss's autocorrelation only sees the first epochs).
+    loss falls over seven decades, so the raw loss's autocorrelation only sees the first steps). Long-table
+    format with ``series`` the curve's name, layer and head -1.
     """
-    epochs = metrics["epoch"].to_numpy()
-    centre = epochs[(window - 1) // 2: len(epochs) - window + 1 + (window - 1) // 2]
-    series = {"train_loss": metrics["train_loss"].to_numpy(), "test_loss": metrics["test_loss"].to_numpy(),
-              "param_norm": metrics["param_norm"].to_numpy()}
+    steps = metrics["step"].to_numpy()
+    centre = steps[(window - 1) // 2: len(steps) - window + 1 + (window - 1) // 2]
+    series = {name: metrics[name].to_numpy() for name in ("train_loss", "test_loss", "param_norm")}
     if log_loss:
         series["train_loss"] = np.log10(series["train_loss"])
         series["test_loss"] = np.log10(series["test_loss"])
-    frames = [pd.DataFrame({"seed": int(metrics["seed"].iloc[0]), "epoch": centre, "series": name, "head": -1,
-                            "measure": "autocorrelation_curvature",
-                            "value": autocorrelation_curvature(values, window)})
-              for name, values in series.items()]
-    return pd.concat(frames, ignore_index=True)[MEASURE_COLUMNS]
+    seed = int(metrics["seed"].iloc[0])
+    return pd.concat([long_table(centre, name, {"autocorrelation_curvature": autocorrelation_curvature(values, window)},
+                                 seed=seed) for name, values in series.items()], ignore_index=True)
 
 
-def first_epoch_at_least(epochs, values, level: float) -> float:
-    """First epoch where ``values >= level``; NaN if never."""
+def first_step_at_least(steps, values, level: float) -> float:
+    """First step where ``values >= level``; NaN if never."""
     hit = np.nonzero(np.asarray(values) >= level)[0]
-    return float(np.asarray(epochs)[hit[0]]) if hit.size else float("nan")
+    return float(np.asarray(steps)[hit[0]]) if hit.size else float("nan")
 
 
 def grokking_events(metrics: pd.DataFrame, circuits: pd.DataFrame, memorisation_acc: float, grokking_acc: float,
@@ -91,31 +84,31 @@ def grokking_events(metrics: pd.DataFrame, circuits: pd.DataFrame, memorisation_
     event it does not detect has NaN epochs.
     """
     seed = int(metrics["seed"].iloc[0])
-    epochs = metrics["epoch"].to_numpy()
-    rows = [(seed, "memorisation", np.nan, first_epoch_at_least(epochs, metrics["train_acc"], memorisation_acc), np.nan),
-            (seed, "grokking", np.nan, first_epoch_at_least(epochs, metrics["test_acc"], grokking_acc), np.nan)]
+    steps = metrics["step"].to_numpy()
+    rows = [(seed, "memorisation", np.nan, first_step_at_least(steps, metrics["train_acc"], memorisation_acc), np.nan),
+            (seed, "grokking", np.nan, first_step_at_least(steps, metrics["test_acc"], grokking_acc), np.nan)]
 
     def detected(name, x, y):
         found = detect_transition(x, y, **transition)
         rows.append((seed, name, *(found if found is not None else (np.nan, np.nan, np.nan))))
 
-    detected("test_loss_fall", epochs, np.log10(metrics["test_loss"].to_numpy()))
+    detected("test_loss_fall", steps, np.log10(metrics["test_loss"].to_numpy()))
     for circuit in ("OV", "QK"):
         distance = (circuits[(circuits.series == circuit) & (circuits.measure == "subspace_distance")]
-                    .groupby("epoch")["value"].mean())
+                    .groupby("step")["value"].mean())
         detected(f"{circuit}_stabilisation", distance.index.to_numpy(), distance.to_numpy())
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 
 
-def seed_measures(metrics: pd.DataFrame, checkpoints: dict, settings: dict, grokking: dict):
+def seed_measures(metrics: pd.DataFrame, checkpoints: dict, settings: dict, events: dict):
     """All measures and events of one seed: (measures table, events table).
 
-    ``settings`` is the validated ``measures:`` section, ``grokking`` the ``grokking:`` section (event
+    ``settings`` is the validated ``measures:`` section, ``events`` the ``grokking.events`` section (event
     accuracies and ``curvature_log_loss``).
     """
     seed = int(metrics["seed"].iloc[0])
-    circuits = circuit_measures(metrics["epoch"], checkpoints, settings, seed)
-    curvatures = curvature_measures(metrics, settings["curvature_window"], grokking["curvature_log_loss"])
-    events = grokking_events(metrics, circuits, grokking["memorisation_acc"], grokking["grokking_acc"],
+    circuits = circuit_measures(metrics["step"], checkpoints, settings, seed)
+    curvatures = curvature_measures(metrics, settings["curvature_window"], events["curvature_log_loss"])
+    events = grokking_events(metrics, circuits, events["memorisation_acc"], events["grokking_acc"],
                              settings["transition"])
     return pd.concat([circuits, curvatures], ignore_index=True), events

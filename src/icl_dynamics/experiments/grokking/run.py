@@ -1,8 +1,12 @@
-"""Full-batch AdamW training of the grokking transformer on modular addition (PAPER.md section 8).
+"""Full-batch AdamW training of the grokking transformer on modular addition (docs/science.md section 8).
 
-One epoch is one full-batch update. At every ``checkpoint_every`` epochs the train/test loss and
-accuracy and the total parameter norm are recorded, and the per-head W_Q, W_K, W_V, W_O are stored
-(float32). Uses the shared trainer (seeds, device, resumable state, progress, divergence check).
+One step is one full-batch update (one epoch). Every ``train.checkpoint_every`` steps the train/test
+loss and accuracy and the total parameter norm are recorded, and the per-head W_Q, W_K, W_V, W_O are
+stored (float32). Uses the shared trainer (seeds, device, resumable state, progress, divergence check).
+
+:func:`train_grokking_run` reads the validated ``grokking:`` config section (the schema fills every
+default): ``task``, ``model``, ``optimizer`` and ``train`` decide the trajectory
+(:func:`trajectory_settings`), ``runtime`` only how the run is carried out.
 
 Numerics: the cross-entropy is computed in float64 (the training loss falls to ~1e-7, where float32
 log-softmax rounds to zero), and denormals are flushed (tiny gradients otherwise slow the CPU).
@@ -10,61 +14,58 @@ log-softmax rounds to zero), and denormals are flushed (tiny gradients otherwise
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import pandas as pd
 import torch
 
+from icl_dynamics.config import ConfigError, validate
 from icl_dynamics.data.modular import modular_addition_split
 from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
+from icl_dynamics.training.schedules import interval_steps
 from icl_dynamics.training.trainer import (
     TrainerConfig,
-    config_fingerprint,
-    interval_steps,
+    TrainResult,
     resolve_device,
+    run_fingerprint,
     seed_everything,
     train,
 )
 
-
-@dataclass
-class GrokkingRunConfig:
-    """Settings of one grokking run (the ``grokking:`` config section, less the seed list)."""
-
-    p: int = 113
-    train_fraction: float = 0.3
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    epochs: int = 40_000
-    checkpoint_every: int = 100
-    lr: float = 1e-3
-    weight_decay: float = 1.0
-    beta1: float = 0.9
-    beta2: float = 0.98
-    warmup_epochs: int = 10
-    state_every: int = 1000
-    log_every: int = 1000
-    divergence_factor: float = 100.0
-
-    @classmethod
-    def from_params(cls, params: dict) -> "GrokkingRunConfig":
-        """Build from a config dict, ignoring keys that are not run settings (seeds, thresholds...)."""
-        return cls(**{k: v for k, v in params.items() if k in cls.__dataclass_fields__})
+TRAJECTORY_KEYS = ("task", "model", "optimizer", "train")
 
 
-def build_model(cfg: GrokkingRunConfig) -> GrokkingTransformer:
-    return GrokkingTransformer(GrokkingModelConfig(p=cfg.p, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                                   d_head=cfg.d_head, d_mlp=cfg.d_mlp))
+def check_config(section: dict, config: dict | None = None) -> None:
+    """Checks across keys of the validated ``grokking:`` section (and, with the whole ``config``, against
+    the ``measures:`` section) that the schema cannot express; raises ConfigError naming the keys."""
+    p, fraction = section["task"]["p"], section["task"]["train_fraction"]
+    n_train = round(fraction * p * p)
+    if not 1 <= n_train <= p * p - 1:
+        raise ConfigError(f"config keys 'grokking.task.train_fraction' = {fraction} and 'grokking.task.p' = {p}: "
+                          f"the training set would hold {n_train} of the {p * p} pairs; both the training and "
+                          "the test set need at least one")
+    steps, every = section["train"]["steps"], section["train"]["checkpoint_every"]
+    n_checkpoints = len(interval_steps(steps, every))
+    window = ((config or {}).get("measures") or {}).get("curvature_window")
+    if window is not None and n_checkpoints < window:
+        raise ConfigError(f"config keys 'grokking.train.checkpoint_every' = {every} and 'grokking.train.steps' = "
+                          f"{steps} give {n_checkpoints} checkpoints, fewer than 'measures.curvature_window' = "
+                          f"{window} that the curvature needs")
 
 
-def build_optimizer(model: torch.nn.Module, cfg: GrokkingRunConfig):
-    """AdamW with a linear warm-up over ``warmup_epochs`` updates (lr (e+1)/warmup at update e)."""
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            betas=(cfg.beta1, cfg.beta2))
-    warmup = max(cfg.warmup_epochs, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: min(1.0, (e + 1) / warmup))
+def trajectory_settings(section: dict) -> dict:
+    """The parts of the ``grokking:`` section that change what a run computes (a seed aside)."""
+    return {key: section[key] for key in TRAJECTORY_KEYS}
+
+
+def build_model(section: dict) -> GrokkingTransformer:
+    """The one-layer transformer of the ``grokking.model`` settings for modulus ``grokking.task.p``."""
+    return GrokkingTransformer(GrokkingModelConfig(p=section["task"]["p"], **section["model"]))
+
+
+def build_optimizer(model: torch.nn.Module, section: dict):
+    """AdamW with a linear warm-up over ``warmup_steps`` updates (lr (e+1)/warmup at update e)."""
+    o = section["optimizer"]
+    opt = torch.optim.AdamW(model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: min(1.0, (e + 1) / o["warmup_steps"]))
     return opt, sched
 
 
@@ -75,41 +76,57 @@ def evaluate(model: GrokkingTransformer, x: torch.Tensor, y: torch.Tensor) -> tu
     return cross_entropy_float64(logits, y).item(), (logits.argmax(dim=-1) == y).double().mean().item()
 
 
-def train_grokking(cfg: GrokkingRunConfig, seed: int, state_dir=None, device: str = "auto",
-                   threads: int | None = None, run_name: str | None = None):
-    """Train one seed; return (metrics DataFrame with one row per checkpoint, checkpoint tensor stacks).
+def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "auto",
+                       ) -> tuple[pd.DataFrame, dict[str, torch.Tensor], TrainResult]:
+    """Train one seed of the grokking experiment.
 
-    The seed fixes both the train/test split and the initialisation. Metrics columns: seed, epoch,
-    train_loss, test_loss, train_acc, test_acc, param_norm. Checkpoints: W_Q, W_K, W_V
-    (n_checkpoints, heads, d_model, d_head) and W_O (n_checkpoints, heads, d_head, d_model).
+    Parameters
+    ----------
+    section : dict
+        The ``grokking:`` config section (validated here; missing keys take the schema's defaults).
+    seed : int
+        Fixes both the train/test split and the initialisation.
+    state_dir : path or None
+        Resumable state (not a workflow output); a rerun after a kill resumes there.
+    device : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    metrics : DataFrame
+        One row per checkpoint: seed, step, train_loss, test_loss, train_acc, test_acc, param_norm.
+    checkpoints : dict of str to Tensor
+        ``step`` (T,), ``W_Q, W_K, W_V`` (T, heads, d_model, d_head) and ``W_O`` (T, heads, d_head, d_model).
+    result : TrainResult
+        Call ``result.discard_state()`` once the outputs are safely written.
     """
+    section = validate(section, "grokking", prefix="grokking")
     torch.set_flush_denormal(True)
     dev = resolve_device(device)
-    data = modular_addition_split(cfg.p, cfg.train_fraction, seed).to(dev)
+    t = section["task"]
+    data = modular_addition_split(t["p"], t["train_fraction"], seed).to(dev)
     seed_everything(seed)
-    model = build_model(cfg).to(dev)
-    opt, sched = build_optimizer(model, cfg)
+    model = build_model(section).to(dev)
+    opt, sched = build_optimizer(model, section)
 
-    def loss_fn(m, epoch):
+    def loss_fn(m, step):
         return cross_entropy_float64(m(data.train_x), data.train_y)
 
-    def on_checkpoint(epoch, m):
+    def on_checkpoint(step, m):
         train_loss, train_acc = evaluate(m, data.train_x, data.train_y)
         test_loss, test_acc = evaluate(m, data.test_x, data.test_y)
         norm = torch.sqrt(sum((w.detach().double() ** 2).sum() for w in m.parameters())).item()
         return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
-                "test_acc": test_acc, "param_norm": norm, **m.circuits()}
+                "test_acc": test_acc, "param_norm": norm, **m.head_weights()}
 
-    name = run_name or f"grokking seed {seed}"
-    # the state of a run stays valid when only its logging, saving or divergence settings change
-    numeric_settings = {k: v for k, v in asdict(cfg).items()
-                        if k not in ("state_every", "log_every", "divergence_factor")}
+    steps, runtime = section["train"]["steps"], section["runtime"]
     trainer_cfg = TrainerConfig(
-        run_name=name, total_steps=cfg.epochs, checkpoint_steps=interval_steps(cfg.epochs, cfg.checkpoint_every),
-        state_dir=state_dir, state_every=cfg.state_every, log_every=cfg.log_every,
-        divergence_factor=cfg.divergence_factor, threads=threads,
-        fingerprint=config_fingerprint({**numeric_settings, "seed": seed, "device": dev.type}))
+        run_name=f"grokking seed {seed}", total_steps=steps,
+        checkpoint_steps=interval_steps(steps, section["train"]["checkpoint_every"]), state_dir=state_dir,
+        state_every=runtime["state_every"], log_every=runtime["log_every"],
+        divergence_factor=runtime["divergence_factor"],
+        fingerprint=run_fingerprint(trajectory_settings(section), seed=seed, device=dev.type))
     result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched, on_checkpoint=on_checkpoint)
-    metrics = pd.DataFrame(result.records).rename(columns={"step": "epoch"})
+    metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
-    return metrics, result.checkpoints
+    checkpoints = {"step": torch.tensor(metrics["step"].to_numpy()), **result.checkpoints}
+    return metrics, checkpoints, result

@@ -7,14 +7,10 @@ import numpy as np
 import pandas as pd
 
 from icl_dynamics.experiments.linear.measures import measure_curves
-from icl_dynamics.scorecard import ClaimRow
+from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 
 EXPERIMENT = "linear_transformer"
 MEASURES_EXPERIMENT = "linear_transformer_measures"
-
-
-def _fmt(values, digits=3):
-    return "[" + ", ".join(f"{v:.{digits}g}" for v in values) + "]"
 
 
 def _aligned(comps: dict) -> dict:
@@ -29,13 +25,12 @@ def escape_times(comps: dict, thr: dict) -> ClaimRow:
     order_ok = {n: c["order_by_s"] for n, c in comps.items() if c["distinct_eigenvalues"] > 1}
     worst_exact = max(max(c["half_rel_exact"]) for c in aligned.values())
     closed = {n: max(c["half_rel_closed"]) for n, c in aligned.items() if c["half_rel_closed"] is not None}
-    verdict = "reproduced" if all(order_ok.values()) and worst_exact <= thr["escape_rel"] else (
-        "partial" if all(order_ok.values()) else "not_reproduced")
+    row_verdict = verdict(all(order_ok.values()) and worst_exact <= thr["escape_rel"], all(order_ok.values()))
     notes = "; ".join(f"{n}: order {'ok' if order_ok.get(n, True) else 'WRONG'}"
                       + (f", rel err exact {max(c['half_rel_exact']):.3f}" if n in aligned else " (random init)")
                       + (f", closed {closed[n]:.3f}" if n in closed else "") for n, c in comps.items())
     return ClaimRow("L1", EXPERIMENT, "max relative error of half-rise steps vs exact mean flow (aligned init)",
-                    worst_exact, thr["escape_rel"], verdict,
+                    worst_exact, thr["escape_rel"], row_verdict,
                     f"modes rise in order of s_a in {sum(order_ok.values())}/{len(order_ok)} settings; worst "
                     f"closed-form error {max(closed.values()):.3f}; {notes}")
 
@@ -46,12 +41,8 @@ def logistic_trajectories(comps: dict, thr: dict) -> ClaimRow:
     worst_exact = min(min(c["r2_exact"]) for c in aligned.values())
     closed = {n: min(c["r2_closed"]) for n, c in aligned.items()}
     regime = {n: closed[n] for n in closed if comps[n]["closed_form_regime"]}
-    if regime and all(v >= thr["r2"] for v in closed.values()):
-        verdict = "reproduced"
-    elif regime and all(v >= thr["r2"] for v in regime.values()):
-        verdict = "partial"
-    else:
-        verdict = "not_reproduced"
+    row_verdict = verdict(bool(regime) and all(v >= thr["r2"] for v in closed.values()),
+                          bool(regime) and all(v >= thr["r2"] for v in regime.values()))
     failing = [n for n, v in closed.items() if v < thr["r2"]]
     failing_exact = [n for n, c in aligned.items() if min(c["r2_exact"]) < thr["r2"]]
     notes = "; ".join(f"{n}: closed {closed[n]:.4f}, exact {min(c['r2_exact']):.4f}" for n, c in aligned.items())
@@ -61,7 +52,7 @@ def logistic_trajectories(comps: dict, thr: dict) -> ClaimRow:
                f"Random-init settings ({', '.join(n for n in comps if n not in aligned) or 'none'}) are outside "
                "both theories and excluded.")
     return ClaimRow("L2", EXPERIMENT, "worst per-mode R^2 of the closed form in the closed-form regime",
-                    min(regime.values()) if regime else float("nan"), thr["r2"], verdict, summary)
+                    min(regime.values()) if regime else float("nan"), thr["r2"], row_verdict, summary)
 
 
 def fixed_point(comps: dict, thr: dict) -> ClaimRow:
@@ -69,19 +60,15 @@ def fixed_point(comps: dict, thr: dict) -> ClaimRow:
     closed = {n: max(c["fp_rel_closed"]) for n, c in comps.items()}
     exact = {n: max(c["fp_rel_exact"]) for n, c in comps.items()}
     regime = [n for n in comps if comps[n]["closed_form_regime"]]
-    if regime and all(v <= thr["fixed_point_rel"] for v in closed.values()):
-        verdict = "reproduced"
-    elif regime and all(closed[n] <= thr["fixed_point_rel"] for n in regime):
-        verdict = "partial"
-    else:
-        verdict = "not_reproduced"
+    row_verdict = verdict(bool(regime) and all(v <= thr["fixed_point_rel"] for v in closed.values()),
+                          bool(regime) and all(closed[n] <= thr["fixed_point_rel"] for n in regime))
     notes = "; ".join(f"{n}: vs 1/s_inf {closed[n]:.3f}, vs exact fp {exact[n]:.3f}, learned "
-                      f"{_fmt(comps[n]['final_sim'])}, 1/s_inf {_fmt(comps[n]['fp_closed'])}, exact "
-                      f"{_fmt(comps[n]['fp_exact'])}" for n in comps)
+                      f"{fmt(comps[n]['final_sim'])}, 1/s_inf {fmt(comps[n]['fp_closed'])}, exact "
+                      f"{fmt(comps[n]['fp_exact'])}" for n in comps)
     ok_exact = sum(v <= thr["fixed_point_rel"] for v in exact.values())
     ok_closed = sum(v <= thr["fixed_point_rel"] for v in closed.values())
     return ClaimRow("L3", EXPERIMENT, "max relative error of learned p2 q1 vs 1/s_inf in the closed-form regime",
-                    max(closed[n] for n in regime) if regime else float("nan"), thr["fixed_point_rel"], verdict,
+                    max(closed[n] for n in regime) if regime else float("nan"), thr["fixed_point_rel"], row_verdict,
                     f"within {thr['fixed_point_rel']} of 1/s_inf in {ok_closed}/{len(closed)} settings and of the "
                     f"exact mean-flow fixed point in {ok_exact}/{len(exact)}; " + notes)
 
@@ -94,13 +81,12 @@ def conservation(comps: dict, lr_sweep: list[str], thr: dict) -> ClaimRow:
     slope = float(np.polyfit(np.log(lrs), np.log(drifts), 1)[0])
     slope_ok = abs(slope - 1) <= thr["drift_slope_tol"]
     smallest = float(rel[np.argmin(lrs)])
-    verdict = ("reproduced" if slope_ok and smallest <= thr["conserved_rel"] else
-               "partial" if slope_ok else "not_reproduced")
+    row_verdict = verdict(slope_ok and smallest <= thr["conserved_rel"], slope_ok)
     return ClaimRow("L4", EXPERIMENT, "relative drift of ||W_P||^2 - ||W_Q||^2 at the smallest lr",
-                    smallest, thr["conserved_rel"], verdict,
-                    f"drift ~ lr^{slope:.2f} over lr {_fmt(lrs)} at equal theory time (expected exponent 1: "
-                    f"SGD breaks the gradient-flow conservation by lr^2 per step); absolute drift {_fmt(drifts)}, "
-                    f"relative {_fmt(rel)}. The exact mean flow conserves sum_a p_a^2 - q_a^2 (unit test).")
+                    smallest, thr["conserved_rel"], row_verdict,
+                    f"drift ~ lr^{slope:.2f} over lr {fmt(lrs)} at equal theory time (expected exponent 1: "
+                    f"SGD breaks the gradient-flow conservation by lr^2 per step); absolute drift {fmt(drifts)}, "
+                    f"relative {fmt(rel)}. The exact mean flow conserves sum_a p_a^2 - q_a^2 (unit test).")
 
 
 def null_parameters(comps: dict, thr: dict) -> ClaimRow:
@@ -108,14 +94,12 @@ def null_parameters(comps: dict, thr: dict) -> ClaimRow:
     aligned = _aligned(comps)
     worst = max(c["null_ratio"] for c in aligned.values())
     others = [c["null_ratio"] for n, c in comps.items() if n not in aligned]
-    if worst > thr["null_rel"]:
-        verdict = "not_reproduced"
-    else:
-        verdict = "reproduced" if all(v <= thr["null_rel"] for v in others) else "partial"
+    aligned_ok = worst <= thr["null_rel"]
+    row_verdict = verdict(aligned_ok and all(v <= thr["null_rel"] for v in others), aligned_ok)
     notes = "; ".join(f"{n} ({c['init']} init): {c['null_ratio_initial']:.3g} -> {c['null_ratio']:.3g}"
                       for n, c in comps.items())
     return ClaimRow("L5", EXPERIMENT, "max final (||p1|| + ||q2||) / (||p2|| + ||q1||) over aligned-init settings",
-                    worst, thr["null_rel"], verdict,
+                    worst, thr["null_rel"], row_verdict,
                     "start -> end: " + notes + ". With symmetric tasks the p1 S_xy q2 path computes the same "
                     "predictor as p2 S_yx q1, so from a random init both paths learn.")
 
@@ -125,11 +109,11 @@ def staged_loss(comps: dict, spectra: list[str], thr: dict) -> ClaimRow:
     rows = {n: (comps[n]["cliffs"]["sim"], comps[n]["distinct_eigenvalues"], comps[n]["cliffs"].get("closed"),
                 comps[n]["cliffs"]["exact"]) for n in spectra}
     matches = sum(sim == distinct for sim, distinct, _, _ in rows.values())
-    verdict = "reproduced" if matches == len(rows) else ("partial" if matches else "not_reproduced")
+    row_verdict = verdict(matches == len(rows), matches > 0)
     notes = "; ".join(f"{n}: {sim} cliffs in simulation, {distinct} distinct eigenvalues (closed form {closed}, "
                       f"exact flow {exact})" for n, (sim, distinct, closed, exact) in rows.items())
     return ClaimRow("L6", EXPERIMENT, "settings whose simulated loss has one cliff per distinct eigenvalue",
-                    matches, len(rows), verdict, notes)
+                    matches, len(rows), row_verdict, notes)
 
 
 def linear_rows(comps: dict, linear_cfg: dict) -> list[ClaimRow]:
@@ -221,20 +205,16 @@ def rank_staircase_row(runs: dict, tol: float) -> ClaimRow:
         r.update(expected=expected, close=r["max_deviation"] <= tol, stairs=r["sim_up"] == expected)
         results[name] = r
         notes.append(f"{name} (d = {len(comp['s'])}): max |erank_sim - erank_theory| = {r['max_deviation']:.3f} "
-                     f"after step {r['first_half_step']:.0f}; erank at steps {_fmt(r['plateau_steps'], 4)} "
-                     f"(midpoints of theory half-rises, then end): simulation {_fmt(r['sim_plateaus'])}, theory "
-                     f"{_fmt(r['theory_plateaus'])}; {r['sim_up']} upward steps > {tol} in simulation "
+                     f"after step {r['first_half_step']:.0f}; erank at steps {fmt(r['plateau_steps'], '.4g')} "
+                     f"(midpoints of theory half-rises, then end): simulation {fmt(r['sim_plateaus'])}, theory "
+                     f"{fmt(r['theory_plateaus'])}; {r['sim_up']} upward steps > {tol} in simulation "
                      f"({r['theory_up']} in theory), expected {expected} = distinct eigenvalues - 1 "
                      f"({'equal' if r['stairs'] else 'NOT equal'})")
     close = [r["close"] for r in results.values()]
     stairs = [r["stairs"] for r in results.values()]
-    if all(close) and all(stairs):
-        verdict = "reproduced"
-    elif all(close) or all(stairs) or any(c and s for c, s in zip(close, stairs)):
-        verdict = "partial"
-    else:
-        verdict = "not_reproduced"
+    row_verdict = verdict(all(close) and all(stairs),
+                          all(close) or all(stairs) or any(c and s for c, s in zip(close, stairs)))
     worst = max(r["max_deviation"] for r in results.values())
     return ClaimRow("M1", MEASURES_EXPERIMENT,
                     "max |seed-mean erank(p2 q1) - exact-mean-flow erank| after the first half-rise (aligned init)",
-                    worst, tol, verdict, "; ".join(notes))
+                    worst, tol, row_verdict, "; ".join(notes))

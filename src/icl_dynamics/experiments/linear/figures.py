@@ -245,7 +245,7 @@ def fig3(runs, figs, pdf, png):
 
 # ---------------------------------------------------------------------------------------------------
 # Figure S1
-# Figure S1: the macroscopic measures (PAPER.md section 5) of the linear model's p2 q1 over training.
+# Figure S1: the macroscopic measures (docs/science.md section 5) of the linear model's p2 q1 over training.
 # 
 # ``runs`` = {setting: (measures table, comparison dict)}: the table of
 # :func:`icl_dynamics.experiments.linear.measures.p2q1_measures` and the setting's ``comparison.json``. The first
@@ -361,6 +361,6 @@ def figS1(runs: dict, settings: dict, pdf, png) -> None:
                 transform=ax.transAxes, ha="center", va="center", fontsize=7)
     ax.legend(frameon=False, fontsize=6)
 
-    fig.suptitle(r"Macroscopic measures of the learned $p_2 q_1$ (PAPER.md section 5); "
+    fig.suptitle(r"Macroscopic measures of the learned $p_2 q_1$; "
                  "dash-dot lines in A-B: the exact mean flow's half-rise step of each mode")
     save_figure(fig, pdf, png)

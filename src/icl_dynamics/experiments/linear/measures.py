@@ -1,4 +1,4 @@
-"""Macroscopic measures (PAPER.md section 5) of the linear transformer's learned matrix p2 q1.
+"""Macroscopic measures (docs/science.md section 5) of the linear transformer's learned matrix p2 q1.
 
 The linear model is the one case where the theory predicts a spectral measure outright: in the aligned
 case ``p2 q1 = U diag(a(t)) U^T`` with ``a_a = p_a q_a``, so the singular values of ``p2 q1`` are
@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 
 from icl_dynamics.measures.ranks import effective_rank_from_singular_values
-from icl_dynamics.measures.summary import spectral_measures
+from icl_dynamics.measures.summary import long_table, spectral_measures
 from icl_dynamics.measures.svd import SVD, thin_svd
-
-MEASURE_COLUMNS = ["step", "seed", "measure", "value"]
 THEORIES = ("exact", "closed")
 
 
@@ -38,7 +36,8 @@ def theory_measures(a: np.ndarray, name: str) -> dict[str, np.ndarray]:
 
 
 def p2q1_measures(sim: dict, theory: dict, settings: dict) -> pd.DataFrame:
-    """Tidy table (step, seed, measure, value) of the measures of ``p2 q1`` and of their theory predictions.
+    """Long table (seed, step, series = "p2q1", layer, head, measure, value) of the measures of ``p2 q1`` and of
+    their theory predictions (:func:`icl_dynamics.measures.summary.long_table`).
 
     Simulation (``sim["p2q1"]``, shape (T, S, d, d), the last logged step being ``M(inf)`` per seed):
     ``effective_rank``, ``marginal_effective_rank_k<k>`` (main and variant k of ``settings``),
@@ -69,10 +68,8 @@ def p2q1_measures(sim: dict, theory: dict, settings: dict) -> pd.DataFrame:
         if np.all(np.isfinite(a)):
             measures.update(theory_measures(a, name))
     seeds = np.asarray(sim.get("seeds", np.arange(n_seeds)))
-    step_grid, seed_grid = np.meshgrid(steps, seeds, indexing="ij")
-    frames = [pd.DataFrame({"step": step_grid.ravel(), "seed": seed_grid.ravel(), "measure": name,
-                            "value": values.ravel()}) for name, values in measures.items()]
-    return pd.concat(frames, ignore_index=True)[MEASURE_COLUMNS]
+    return pd.concat([long_table(steps, "p2q1", {name: values[:, i] for name, values in measures.items()},
+                                 seed=int(seed)) for i, seed in enumerate(seeds)], ignore_index=True)
 
 
 def measure_curves(table: pd.DataFrame, measure: str) -> tuple[np.ndarray, np.ndarray]:

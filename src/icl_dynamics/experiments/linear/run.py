@@ -4,7 +4,7 @@ A *setting* is the ``linear.defaults`` config with one entry of ``linear.setting
 setting the workflow runs three things on the same seeds, task pools and logging steps:
 
 1. ``simulate``: minibatch SGD on the full D x D model (``training.linear_sgd``);
-2. ``theory``: the paper's closed form (Eq. 13, 14) and the exact mean flow (PAPER.md section 4),
+2. ``theory``: the paper's closed form (Eq. 13, 14) and the exact mean flow (docs/science.md section 4),
    each with that seed's task-pool moments m_a and initial (p_a, q_a);
 3. ``compare``: per-mode R^2, half-rise times, fixed points, conservation drift, null blocks, cliffs.
 """
@@ -15,11 +15,12 @@ import copy
 
 import numpy as np
 
+from icl_dynamics.config import ConfigError
 from icl_dynamics.data.regression import RegressionTask, make_basis, make_spectrum, make_task_pool, pool_moments
 from icl_dynamics.measures.events import count_cliffs
 from icl_dynamics.theory import closed_form, exact_flow
 from icl_dynamics.experiments.linear.sgd import SGDSettings, initial_modes, run_sgd
-from icl_dynamics.training.trainer import log_spaced_steps
+from icl_dynamics.training.schedules import log_spaced_steps
 
 
 def resolve_setting(linear_cfg: dict, name: str) -> dict:
@@ -42,21 +43,22 @@ def used_settings(linear_cfg: dict) -> list[str]:
     return names
 
 
-def check_config(linear_cfg: dict) -> None:
-    """Cross-field checks the schema cannot express; raises ValueError naming the key."""
+def check_config(linear_cfg: dict, config: dict | None = None) -> None:
+    """Checks across keys of the validated ``linear:`` section that the schema cannot express; raises
+    ConfigError naming the keys. ``config`` (the whole config) is accepted for a uniform signature."""
     for fig, value in linear_cfg["figures"].items():
         for name in [value] if isinstance(value, str) else value:
             if name not in linear_cfg["settings"]:
-                raise ValueError(f"config key 'linear.figures.{fig}' names setting {name!r}, which is not defined "
+                raise ConfigError(f"config key 'linear.figures.{fig}' names setting {name!r}, which is not defined "
                                  f"under linear.settings (defined: {', '.join(linear_cfg['settings'])})")
     for name in linear_cfg["settings"]:
         setting = resolve_setting(linear_cfg, name)
         spec = setting["spectrum"]
         if spec["kind"] == "explicit" and len(spec.get("values", [])) != setting["d"]:
-            raise ValueError(f"config key 'linear.settings.{name}.spectrum.values' has "
+            raise ConfigError(f"config key 'linear.settings.{name}.spectrum.values' has "
                              f"{len(spec.get('values', []))} values but d = {setting['d']}")
         if setting["context_sampling"] == "wishart" and setting["N"] < setting["d"]:
-            raise ValueError(f"config key 'linear.settings.{name}.N' = {setting['N']} < d = {setting['d']}: "
+            raise ConfigError(f"config key 'linear.settings.{name}.N' = {setting['N']} < d = {setting['d']}: "
                              "Wishart context sampling needs N >= d (use context_sampling: tokens)")
 
 
@@ -98,7 +100,7 @@ def theory(setting: dict, seeds: list[int]) -> dict:
     fp_p, fp_q = exact_flow.exact_fixed_point(p0, q0, task.s, task.N, m)
     balanced = np.allclose(p0, q0) and np.all(p0 * q0 > 0)
     if balanced:
-        closed = closed_form.mode_strength(t, task.s, task.N, p0 * q0, m)
+        closed = closed_form.logistic_mode_strength(t, task.s, task.N, p0 * q0, m)
     else:
         closed = np.full_like(p, np.nan)
     return dict(steps=steps, closed=closed, exact=p * q,

@@ -22,7 +22,7 @@ import numpy as np
 
 from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, make_task_pool, pool_moments,
                                           task_matrices)
-from icl_dynamics.models.linear_attention import mode_strengths, split_blocks
+from icl_dynamics.models.linear_attention import learned_mode_strengths, split_blocks
 from icl_dynamics.training.trainer import DivergenceError
 
 # Batches are drawn for this many steps at a time (fewer, larger random draws); each seed's stream is
@@ -149,7 +149,7 @@ def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_s
             if initial_loss is None:
                 initial_loss = loss_eval
             p1, p2, q1, q2 = split_blocks(W_P, W_Q)
-            out["modes"].append(mode_strengths(W_P, W_Q, task.U))
+            out["modes"].append(learned_mode_strengths(W_P, W_Q, task.U))
             out["modes_total"].append(np.einsum("ia,...ij,ja->...a", task.U, p2 @ q1 + p1 @ q2, task.U))
             out["loss"].append(loss_eval)
             for name, block in (("p1_norm", p1), ("q2_norm", q2), ("p2_norm", p2), ("q1_norm", q1)):
