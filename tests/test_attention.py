@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from icl_dynamics.experiments.attention.claims import fall_step, in_window, rank_dip
+from icl_dynamics.experiments.attention.claims import fall_step, in_window, jump_table, rank_dip, sudden_emergence_row
 from icl_dynamics.config import validate
 from icl_dynamics.data.bursty import BurstySpec, BurstyTask
 from icl_dynamics.data.sequences import (
@@ -193,7 +194,95 @@ def test_prefix_matching_of_planted_patterns():
     assert scores[0, 1] == pytest.approx(sum(1 / (q + 1) for q in range(n, T)) / n)
 
 
+def _direct_forward(model: AttentionOnlyTransformer, tokens: torch.Tensor) -> torch.Tensor:
+    """The model's logits written out from its equations, head by head, without its code paths."""
+    cfg = model.cfg
+
+    def norm(x, layer_norm_module):
+        if cfg.layer_norm == "none":
+            return x
+        centred = x - x.mean(-1, keepdim=True)
+        return centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + layer_norm_module.eps) \
+            * layer_norm_module.weight + layer_norm_module.bias
+
+    seq = tokens.shape[1]
+    pos = model.W_pos[:seq] if cfg.positional != "none" else torch.zeros(seq, cfg.d_model)
+    x = model.W_E[tokens] + (pos if cfg.positional == "learned" else 0.0)
+    causal = torch.tril(torch.ones(seq, seq, dtype=torch.bool))
+    for layer in model.layers:
+        n = norm(x, layer.norm)
+        qk_input = n + pos if cfg.positional == "shortformer" else n
+        out = torch.zeros_like(x)
+        for h in range(cfg.n_heads):
+            scores = (qk_input @ layer.W_Q[h]) @ (qk_input @ layer.W_K[h]).transpose(-1, -2) / math.sqrt(cfg.d_head)
+            pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+            out = out + pattern @ (n @ layer.W_V[h]) @ layer.W_O[h]
+        x = x + out
+    return norm(x, model.final_norm) @ model.W_U
+
+
+@pytest.mark.parametrize("layer_norm", ["none", "pre"])
+@pytest.mark.parametrize("positional", ["learned", "shortformer", "none"])
+def test_every_variant_equals_its_direct_computation(layer_norm, positional):
+    model = _model(layers=2, layer_norm=layer_norm, positional=positional).double()
+    with torch.no_grad():  # LayerNorm gains and biases away from 1 and 0, so they are exercised
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    x = torch.randint(0, 10, (3, 12), generator=torch.Generator().manual_seed(1))
+    expected = _direct_forward(model, x)
+    torch.testing.assert_close(model(x), expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(model(x, return_attention=True)[0], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_shortformer_keeps_positions_out_of_the_residual_stream():
+    """With values blind to position, a token's logits can depend on position only through the pattern:
+    a one-layer shortformer model with a single token repeated gives the same logits at every position."""
+    model = _model(layers=1, positional="shortformer")
+    same = torch.full((1, 12), 3)
+    logits = model(same)[0]
+    torch.testing.assert_close(logits, logits[:1].expand_as(logits), rtol=1e-5, atol=1e-6)
+    learned = _model(layers=1, positional="learned")(same)[0]
+    assert (learned - learned[:1]).abs().max() > 1e-2  # learned positions do enter the residual stream
+
+
+def test_pre_layer_norm_normalises_each_layer_input():
+    model = _model(layers=2, layer_norm="pre")
+    seen = []
+    model.layers[1].norm.register_forward_hook(lambda module, inputs, output: seen.append(output.detach()))
+    with torch.no_grad():
+        model.layers[1].norm.weight.fill_(1.0)
+        model.layers[1].norm.bias.zero_()
+    model(torch.randint(0, 10, (2, 12), generator=torch.Generator().manual_seed(2)))
+    n = seen[0]
+    torch.testing.assert_close(n.mean(-1), torch.zeros(2, 12), rtol=0, atol=1e-5)
+    torch.testing.assert_close(n.var(-1, unbiased=False), torch.ones(2, 12), rtol=1e-3, atol=1e-3)
+
+
 # ----------------------------------------------------------------------------------------- claim rules
+
+
+def test_jump_rule_needs_a_large_share_of_the_fall_in_half_a_decade():
+    steps = np.array([0, 1, 10, 100, 200, 400, 1000, 10000], dtype=float)
+    curves = {  # ICL score per run
+        (2, 0): [0, 0, -0.1, -0.2, -2.8, -3.0, -3.2, -3.4],   # 2.6 nats between steps 100 and 200: a jump
+        (2, 1): [0, 0, -0.5, -1.0, -1.2, -1.45, -2.0, -3.0],  # 3 nats over 3 decades, <= 1 per half decade
+        (2, 2): [0, 0, -0.5, -1.5, -2.0, -2.2, -4.0, -5.0],   # 1.0-1.8 nats per half decade of a 5-nat fall
+        (1, 0): [0, 0, -0.1, -0.3, -0.6, -0.7, -0.8, -0.85],  # too small a fall to count
+    }
+    metrics = pd.DataFrame([{"layers": l, "seed": s, "step": st, "icl_score": v}
+                            for (l, s), values in curves.items() for st, v in zip(steps, values)])
+    windows = pd.DataFrame([{"layers": l, "seed": s, "detected": True, "start": 100.0, "end": 400.0,
+                             "width_decades": 0.6} for l, s in curves])
+    thresholds = {"min_jump": 1.0, "max_jump_decades": 0.5, "min_jump_fraction": 0.5}
+    runs = jump_table(windows, metrics, thresholds).set_index(["layers", "seed"])
+    assert runs.loc[(2, 0), "steepest_fall"] == pytest.approx(2.6) and runs.loc[(2, 0), "net_fall"] == pytest.approx(3.4)
+    assert runs["jump"].to_dict() == {(1, 0): False, (2, 0): True, (2, 1): False, (2, 2): False}
+    assert runs.loc[(2, 2), "steepest_fall"] == pytest.approx(1.8)  # 1.8 < 0.5 x 5.0: gradual
+    row = sudden_emergence_row(runs.reset_index(), thresholds, family="noLN")
+    assert (row.claim, row.experiment, row.value, row.verdict) == ("N1-noLN", "attention_noLN",
+                                                                    pytest.approx(1 / 3), "not_reproduced")
 
 
 def test_rank_dip_and_fall_step():

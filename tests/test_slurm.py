@@ -157,7 +157,7 @@ def test_linear_chain_runs_through_slurm(slurm, tmp_path):
         assert expected_mem in record["Tres"].split(","), (rule, record)
 
 
-TRAIN_TARGET = "results/attention/L1_seed0/metrics.parquet"
+TRAIN_TARGET = "results/attention/main/L1_seed0/metrics.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_gpu_profile_requests_a_gpu_for_training(slurm, gpu_profile_run):
 def test_cancelled_training_resumes_with_same_results(slurm, gpu_profile_run, tmp_path):
     reference, _ = gpu_profile_run
     work = _workflow_copy(tmp_path / "wf")
-    state_file = work / "state" / "attention" / "L1_seed0" / "state.pt"
+    state_file = work / "state" / "attention" / "main" / "L1_seed0" / "state.pt"
     # --retries 0: the profile would resubmit the cancelled job within the same run; here the
     # resumption is shown across two runs, as after a preemption that ended the whole workflow.
     args = ["--workflow-profile", "profiles/slurm", *CLUSTER_ARGS, "--retries", "0", TRAIN_TARGET,
@@ -221,14 +221,14 @@ def test_cancelled_training_resumes_with_same_results(slurm, gpu_profile_run, tm
 
     second = _check(_snakemake(work, slurm, *args))
     assert len(_submitted(second)) == 1
-    log = (work / "logs" / "attention" / "L1_seed0" / "train.log").read_text()
+    log = (work / "logs" / "attention" / "main" / "L1_seed0" / "train.log").read_text()
     resumed = re.search(r"resumed from .*state\.pt at step (\d+)", log)
     assert resumed and 0 < int(resumed.group(1)) < 1500, log[-3000:]
 
     # Bit-identical to the uninterrupted run (CPU).
     pd.testing.assert_frame_equal(pd.read_parquet(work / TRAIN_TARGET), pd.read_parquet(reference / TRAIN_TARGET))
-    ours = read_cached(work / "results/attention/L1_seed0/checkpoints.npz")
-    theirs = read_cached(reference / "results/attention/L1_seed0/checkpoints.npz")
+    ours = read_cached(work / "results/attention/main/L1_seed0/checkpoints.npz")
+    theirs = read_cached(reference / "results/attention/main/L1_seed0/checkpoints.npz")
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert np.array_equal(ours[key], theirs[key]), key

@@ -10,8 +10,19 @@ from conftest import REPO, copy_workflow, run_snakemake
 pytestmark = pytest.mark.workflow
 
 FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS1_linear_measures",
-                "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance", "fig7_grokking"]
-CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N2", "N3", "G1", "G2"}
+                "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance", "figS2_model_family_ablation",
+                "fig7_grokking"]
+CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    """Jobs per rule of a dry run, from its job-stats table (empty when nothing is to be done)."""
+    counts = {}
+    for line in stdout.split("Job stats:")[-1].splitlines()[3:] if "Job stats:" in stdout else []:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
 
 
 def test_lint_is_clean():
@@ -53,6 +64,30 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert "Job stats" not in proc.stdout
 
 
+def assert_reruns_only_what_changed(work):
+    """After a complete quick run: only edits that change a run retrain it (regression tests of needless
+    retraining: a new seed retrained every seed, any threshold or device spelling retrained everything)."""
+    def plan(override_yaml, *extra):
+        (work / "override.yaml").write_text(override_yaml)
+        proc = run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml", "override.yaml",
+                             *extra)
+        return planned_jobs(proc.stdout)
+
+    training = ("attention_train", "grokking_train", "linear_simulate")
+    quick = pd.read_csv(work / "results/attention/claims_per_run.csv")
+    for override in ("attention:\n  thresholds: {min_jump: 1.5}\n",
+                     "attention:\n  runtime: {log_every: 7, state_every: 3}\n",
+                     "grokking:\n  events: {grokking_acc: 0.9}\n",
+                     "measures:\n  curvature_window: 8\n"):
+        jobs = plan(override)
+        assert not any(rule in jobs for rule in training), (override, jobs)
+    assert not any(rule in plan("{}\n", "--config", "device=cpu") for rule in training)
+    jobs = plan("attention:\n  seeds: [0, 1, 2]\n")
+    depths, families = quick["layers"].nunique(), quick["family"].nunique()
+    assert jobs.get("attention_train") == depths * families, jobs  # only the new seed's runs
+    assert "grokking_train" not in jobs and "linear_simulate" not in jobs
+
+
 @pytest.mark.slow
 def test_quick_preset_end_to_end(tmp_path_factory):
     """The quick preset renders every figure and a complete scorecard; fig targets then do nothing."""
@@ -68,6 +103,7 @@ def test_quick_preset_end_to_end(tmp_path_factory):
     assert claims["note"].str.len().min() > 20
     again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
     assert "Nothing to be done" in again.stdout
+    assert_reruns_only_what_changed(work)
 
     run_snakemake(work, "--report", "report.html", "--configfile", "config/quick.yaml")
     html = (work / "report.html").read_text(errors="replace")

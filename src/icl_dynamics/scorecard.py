@@ -66,7 +66,9 @@ def merge_tables(frames: list[pd.DataFrame], out: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"claim tables lack columns {sorted(missing)}")
     order = {c: i for i, c in enumerate(CLAIM_ORDER)}
-    frame = frame.sort_values("claim", key=lambda s: s.map(lambda c: order.get(c, len(order))), kind="stable")
+    # a variant row (e.g. N1-noLN, the N1 rule on an ablation) follows its base row
+    frame = frame.sort_values("claim", key=lambda s: s.map(lambda c: (order.get(c.split("-")[0], len(order)), c)),
+                              kind="stable")
     frame = frame[COLUMNS]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)

@@ -1,13 +1,24 @@
-"""Thin entry point of rule attention_claims: scorecard rows N1-N3."""
+"""Thin entry point of rule attention_claims: rows N1-N3 of the main family, N1-<family> of each ablation."""
 
-from icl_dynamics.experiments.attention.claims import evaluate_claims
+import pandas as pd
+
+from icl_dynamics.experiments.attention.claims import evaluate_claims, jump_table, sudden_emergence_row
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.scorecard import write_rows
 from icl_dynamics.workflow_io import read_cached, rule_logging, write_cached
 
 with rule_logging(snakemake.log[0]):
     settings = measures_section(snakemake.params.measures)
-    rows, per_run = evaluate_claims(read_cached(snakemake.input.windows), read_cached(snakemake.input.measures),
-                                    snakemake.params.thresholds, settings["marginal_rank_k"])
-    write_cached(per_run, snakemake.output.per_run)
+    thresholds = snakemake.params.thresholds
+    main, *ablations = snakemake.params.families
+    tables = {family: (read_cached(w), read_cached(m))
+              for family, w, m in zip(snakemake.params.families, snakemake.input.windows, snakemake.input.metrics)}
+    rows, per_run = evaluate_claims(*tables[main], read_cached(snakemake.input.measures), thresholds,
+                                    settings["marginal_rank_k"])
+    per_family = [per_run.assign(family=main)]
+    for family in ablations:
+        runs = jump_table(*tables[family], thresholds)
+        rows.append(sudden_emergence_row(runs, thresholds, family))
+        per_family.append(runs.assign(family=family))
+    write_cached(pd.concat(per_family, ignore_index=True), snakemake.output.per_run)
     print(write_rows(rows, snakemake.output.claims).to_string())

@@ -14,7 +14,7 @@ from icl_dynamics.measures.circuits import (
     split_heads,
 )
 from icl_dynamics.measures.curvature import autocorrelation_curvature
-from icl_dynamics.measures.events import Transition, count_cliffs, detect_transition
+from icl_dynamics.measures.events import Transition, count_cliffs, detect_transition, largest_fall_within
 from icl_dynamics.measures.ranks import (
     effective_rank,
     effective_rank_from_singular_values,
@@ -46,6 +46,7 @@ __all__ = [
     "effective_rank",
     "effective_rank_from_singular_values",
     "factored_svd",
+    "largest_fall_within",
     "marginal_effective_rank",
     "marginal_effective_rank_from_singular_values",
     "measures_section",

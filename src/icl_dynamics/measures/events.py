@@ -116,6 +116,22 @@ def detect_transition(
     return Transition(10**x_start, 10**x_middle, 10**x_end)
 
 
+def largest_fall_within(steps, values, decades: float) -> float:
+    """The largest fall of a curve inside any window ``decades`` wide on a log-step axis.
+
+    ``max (v_i - v_j)`` over pairs of points ``step_i < step_j <= step_i * 10**decades`` (steps > 0 only);
+    0 when the curve never falls. It measures how sudden a change is: the part of a curve's fall that
+    happens within a short stretch of training, whatever slow drift surrounds it.
+    """
+    steps, values = as_float64(steps), as_float64(values)
+    positive = steps > 0
+    x, v = np.log10(steps[positive]), values[positive]
+    later = x[None, :] > x[:, None]
+    within = later & (x[None, :] - x[:, None] <= decades + 1e-12)
+    falls = np.where(within, v[:, None] - v[None, :], 0.0)
+    return float(max(falls.max(initial=0.0), 0.0))
+
+
 def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_drop: float, smoothing: float,
                  n_grid: int = 200) -> tuple[int, np.ndarray]:
     """Cliffs of a loss curve on a log-step axis.

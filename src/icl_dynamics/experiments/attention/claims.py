@@ -1,12 +1,16 @@
 """Scorecard rows N1-N3 of claim C5 (attention-only transformers, docs/science.md section 7).
 
 Inputs: the per-run emergence windows (:func:`icl_dynamics.experiments.attention.measures.emergence_window`),
-the circuit measures table (:func:`icl_dynamics.experiments.attention.measures.circuit_measures`) and the
-``attention.thresholds`` config. "2+ layer runs" are all runs of depth >= 2, every seed.
+the runs' metrics (the ICL score per checkpoint), the circuit measures table
+(:func:`icl_dynamics.experiments.attention.measures.circuit_measures`) and the ``attention.thresholds``
+config. "2+ layer runs" are all runs of depth >= 2, every seed.
 
-- **N1, sudden ICL jump in every 2+ layer model, none in the 1-layer model.** A run *jumps* when a window
-  is detected, the ICL score falls by at least ``min_jump`` nats across it and the window is at most
-  ``max_jump_decades`` wide. Value: the fraction of 2+ layer runs that jump.
+- **N1, sudden ICL jump in every 2+ layer model, none in the 1-layer model.** A run *jumps* when a
+  transition of its ICL score is detected and its largest fall within any ``max_jump_decades``-wide
+  window of steps (:func:`icl_dynamics.measures.events.largest_fall_within`) is at least ``min_jump``
+  nats and at least ``min_jump_fraction`` of the score's net fall over the run (first to last checkpoint
+  after step 0): most of the learning happens suddenly. Value: the fraction of 2+ layer runs that jump.
+  The same rule on an ablation's model family gives row ``N1-<family>``.
 - **N2, QK marginalised effective rank dips in the window.** Per run, the mean over all its heads (all
   layers) of the QK marginalised effective rank (``k = measures.marginal_rank_k``), over steps > 0. Its
   *dip* is at the step of its minimum and its depth is ``(r_ref - min r) / r_ref`` with ``r_ref`` the
@@ -29,6 +33,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from icl_dynamics.measures.events import largest_fall_within
 from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 
 EXPERIMENT = "attention"
@@ -54,10 +59,20 @@ def model_mean(measures: pd.DataFrame, layers: int, seed: int, circuit: str, mea
     return sel.groupby("step")["value"].mean().sort_index()
 
 
-def sudden_jumps(windows: pd.DataFrame, thresholds: dict) -> pd.Series:
-    """Per run (indexed like ``windows``): whether the ICL score makes a sudden jump (N1 rule)."""
-    return (windows["detected"].astype(bool) & (windows["icl_drop"] >= thresholds["min_jump"])
-            & (windows["width_decades"] <= thresholds["max_jump_decades"]))
+def jump_table(windows: pd.DataFrame, metrics: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
+    """``windows`` sorted by run, plus the N1 rule's numbers per run: ``steepest_fall`` (largest fall of the
+    ICL score within ``max_jump_decades``), ``net_fall`` (first minus last value after step 0) and ``jump``."""
+    runs = windows.sort_values(["layers", "seed"]).reset_index(drop=True)
+    steepest, net = [], []
+    for _, r in runs.iterrows():
+        run = metrics[(metrics["layers"] == r["layers"]) & (metrics["seed"] == r["seed"])].sort_values("step")
+        icl = run.loc[run["step"] > 0, "icl_score"].to_numpy(dtype=float)
+        steepest.append(largest_fall_within(run["step"], run["icl_score"], thresholds["max_jump_decades"]))
+        net.append(float(icl[0] - icl[-1]))
+    runs["steepest_fall"], runs["net_fall"] = steepest, net
+    runs["jump"] = (runs["detected"].astype(bool) & (runs["steepest_fall"] >= thresholds["min_jump"])
+                    & (runs["steepest_fall"] >= thresholds["min_jump_fraction"] * runs["net_fall"]))
+    return runs
 
 
 def rank_dip(curve: pd.Series) -> tuple[float, float]:
@@ -94,15 +109,14 @@ def _per_depth(runs: pd.DataFrame, column: str, formatter) -> str:
     return "; ".join(f"L{d}: " + ", ".join(formatter(v) for v in g[column]) for d, g in runs.groupby("layers"))
 
 
-def per_run_table(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dict, marginal_rank_k: int
-                  ) -> pd.DataFrame:
-    """Everything rows N1-N3 measure, one row per run: ``windows`` plus ``jump``, the window used
+def per_run_table(windows: pd.DataFrame, metrics: pd.DataFrame, measures: pd.DataFrame, thresholds: dict,
+                  marginal_rank_k: int) -> pd.DataFrame:
+    """Everything rows N1-N3 measure, one row per run: :func:`jump_table`, the window used
     (``window_start``/``window_end``: own if detected, else the reference window), ``qk_marginal_dip_step``,
     ``qk_marginal_dip`` (depth), ``dip_in_window``, ``dips``, ``QK_fall_step``/``OV_fall_step`` and
     ``QK_early``/``OV_early``."""
-    runs = windows.sort_values(["layers", "seed"]).reset_index(drop=True)
+    runs = jump_table(windows, metrics, thresholds)
     reference = reference_window(runs)
-    runs["jump"] = sudden_jumps(runs, thresholds)
     used = [run_window(r, reference) for _, r in runs.iterrows()]
     runs["window_start"] = [u[0] for u in used]
     runs["window_end"] = [u[1] for u in used]
@@ -126,24 +140,25 @@ def per_run_table(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dic
     return runs
 
 
-def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, claim: str = "N1",
-                         experiment: str = EXPERIMENT) -> ClaimRow:
-    """Row N1 (or the same rule on another model family, e.g. ``N1-noLN``) from :func:`per_run_table`."""
+def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, family: str | None = None) -> ClaimRow:
+    """Row N1 from :func:`jump_table`, or with ``family`` the same rule on an ablation's model family
+    (row ``N1-<family>``, experiment ``attention_<family>``)."""
     deep, shallow = runs[runs["layers"] >= 2], runs[runs["layers"] == 1]
     windows_note = "; ".join(
         f"L{d}: " + ", ".join(f"[{_fmt_steps(a)}, {_fmt_steps(b)}]" for a, b in zip(g["start"], g["end"]))
         for d, g in runs.groupby("layers"))
     value = float(deep["jump"].mean()) if len(deep) else math.nan
+    decades, fraction = thresholds["max_jump_decades"], thresholds["min_jump_fraction"]
     return ClaimRow(
-        claim, experiment, f"fraction of 2+ layer runs whose ICL score drops >= {thresholds['min_jump']} nats in a "
-        f"detected window <= {thresholds['max_jump_decades']} decades wide (and no 1-layer run does)", value, 1.0,
+        "N1" if family is None else f"N1-{family}", EXPERIMENT if family is None else f"{EXPERIMENT}_{family}",
+        f"fraction of 2+ layer runs whose ICL score falls >= {thresholds['min_jump']} nats and >= {fraction:.0%} of "
+        f"its net fall within {decades} decades of steps (and no 1-layer run does)", value, 1.0,
         _fraction_verdict(value, shallow, "jump"),
-        f"detected windows (steps, per seed) {windows_note}; ICL drop across window (nats) "
-        f"{_per_depth(runs, 'icl_drop', lambda v: f'{v:.2f}')}; width (decades) "
+        f"largest fall within {decades} decades (nats) {_per_depth(runs, 'steepest_fall', lambda v: f'{v:.2f}')}; "
+        f"net fall over the run {_per_depth(runs, 'net_fall', lambda v: f'{v:.2f}')}; detected windows (10%-90% "
+        f"of the net fall, steps, per seed) {windows_note}, width (decades) "
         f"{_per_depth(runs, 'width_decades', lambda v: f'{v:.2f}')}; "
-        f"1-layer runs with a jump: {int(shallow['jump'].sum())} of {len(shallow)}; rule: measures.transition "
-        f"detector on the ICL score, jump if drop >= {thresholds['min_jump']} and width <= "
-        f"{thresholds['max_jump_decades']} decades")
+        f"1-layer runs with a jump: {int(shallow['jump'].sum())} of {len(shallow)}")
 
 
 def qk_rank_dip_row(runs: pd.DataFrame, thresholds: dict, marginal_rank_k: int) -> ClaimRow:
@@ -176,9 +191,9 @@ def early_stabilisation_row(runs: pd.DataFrame, thresholds: dict) -> ClaimRow:
         f"window ends {_per_depth(runs, 'window_end', _fmt_steps)}")
 
 
-def evaluate_claims(windows: pd.DataFrame, measures: pd.DataFrame, thresholds: dict, marginal_rank_k: int,
-                    ) -> tuple[list[ClaimRow], pd.DataFrame]:
+def evaluate_claims(windows: pd.DataFrame, metrics: pd.DataFrame, measures: pd.DataFrame, thresholds: dict,
+                    marginal_rank_k: int) -> tuple[list[ClaimRow], pd.DataFrame]:
     """Rows N1, N2, N3 and the per-run table of everything they measured (:func:`per_run_table`)."""
-    runs = per_run_table(windows, measures, thresholds, marginal_rank_k)
+    runs = per_run_table(windows, metrics, measures, thresholds, marginal_rank_k)
     return [sudden_emergence_row(runs, thresholds), qk_rank_dip_row(runs, thresholds, marginal_rank_k),
             early_stabilisation_row(runs, thresholds)], runs

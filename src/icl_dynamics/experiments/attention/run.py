@@ -79,6 +79,24 @@ def check_config(section: dict, config: dict | None = None) -> None:
                           f"'attention.train.checkpoints.dense_to' = {c['dense_to']}: dense_from must not exceed dense_to")
 
 
+MAIN_FAMILY = "main"
+
+
+def families(section: dict) -> list[str]:
+    """The model families of the experiment: the main one, then each of ``attention.ablations``."""
+    return [MAIN_FAMILY, *section["ablations"]]
+
+
+def family_section(section: dict, family: str) -> dict:
+    """The section a family's runs train with: the main family's as configured, an ablation's with its
+    overrides of ``model`` applied (task, depths, seeds and training stay the same)."""
+    if family == MAIN_FAMILY:
+        return section
+    if family not in section["ablations"]:
+        raise KeyError(f"unknown model family {family!r}; defined: {', '.join(families(section))}")
+    return {**section, "model": {**section["model"], **section["ablations"][family]}}
+
+
 def trajectory_settings(section: dict) -> dict:
     """The parts of the ``attention:`` section that change what a run computes (its depth and seed aside):
     the task name and its settings, model, optimizer and train."""
