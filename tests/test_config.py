@@ -5,7 +5,8 @@ import copy
 import pytest
 
 from icl_dynamics.config import ConfigError, load_config, validate
-from icl_dynamics.experiments.linear.run import check_config, resolve_setting, used_settings
+from icl_dynamics.experiments.linear.checks import check_config
+from icl_dynamics.experiments.linear.run import resolve_setting, used_settings
 
 from conftest import REPO
 
@@ -77,3 +78,51 @@ def test_defaults_are_filled():
     cfg = {}
     validate(cfg, "config")
     assert cfg["device"] == "auto" and cfg["threads"] == {"train": 1, "default": 1}
+
+
+# Regression tests of checks that came late or misled: each used to pass the dry run (or name no key).
+CROSS_KEY_CASES = [
+    ("attention:\n  periodic: {period_min: 40, period_max: 30}\n",
+     r"'attention.periodic.period_min' = 40 and 'attention.periodic.period_max' = 30: period_min must not exceed"),
+    ("attention:\n  periodic: {early_frac: 0.9, late_frac: 0.1}\n",
+     r"'attention.periodic.early_frac' = 0.9 and 'attention.periodic.late_frac' = 0.1: the ICL score's late "
+     r"position 13 must come after early position 115"),
+    ("grokking:\n  train: {checkpoint_every: 100000}\n",
+     r"'grokking.train.checkpoint_every' = 100000 and 'grokking.train.steps' = 40000 give 2 checkpoints, fewer "
+     r"than 'measures.curvature_window' = 10"),
+    ("grokking:\n  task: {p: 53, train_fraction: 0.0001}\n",
+     r"'grokking.task.train_fraction' = 0.0001 and 'grokking.task.p' = 53: the training set would hold 0 of the "
+     r"2809 pairs"),
+    ("linear:\n  settings:\n    aniso_N30: {spectrum: {kind: geometric}}\n",
+     r"config key 'linear.settings.aniso_N30.spectrum.ratio' is required but missing"),
+    ("grokking:\n  seeds: [0, 1, 1]\n", r"config key 'grokking.seeds' = \[0, 1, 1\] lists a value twice"),
+    ("grokking:\n  optimizer: {lr: 1e-2}\n",
+     r"'grokking.optimizer.lr' = '1e-2' is a string, not number: YAML 1.1 reads a number written like '1e-2' "
+     r"\(an exponent without a decimal point\) as text; write it as 1.0e-2"),
+]
+
+
+def _check_all(cfg):
+    """What workflow/rules/*.smk run before any job: schema validation, then each section's cross-key checks."""
+    from icl_dynamics.experiments.attention.checks import check_config as check_attention
+    from icl_dynamics.experiments.grokking.checks import check_config as check_grokking
+
+    validate(cfg, "config")
+    for section in ("linear", "measures", "attention", "grokking"):
+        validate(cfg[section], section, prefix=section)
+    for section, check in (("linear", check_config), ("attention", check_attention), ("grokking", check_grokking)):
+        check(cfg[section], cfg)
+
+
+@pytest.mark.parametrize("override,message", CROSS_KEY_CASES)
+def test_cross_key_checks_name_the_keys(tmp_path, override, message):
+    path = tmp_path / "override.yaml"
+    path.write_text(override)
+    cfg = load_config(REPO / "config/config.yaml", path)
+    with pytest.raises(ConfigError, match=message):
+        _check_all(cfg)
+
+
+def test_shipped_presets_pass_the_cross_key_checks():
+    _check_all(load_config(REPO / "config/config.yaml"))
+    _check_all(load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml"))

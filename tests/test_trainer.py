@@ -226,6 +226,7 @@ def test_state_outlives_a_failed_output_write(tmp_path):
     with pytest.raises((CachedFileError, OSError)):
         save_training_outputs(metrics, result.checkpoints, result, blocked, tmp_path.parent / "outputs" / "c.npz")
     assert (tmp_path / "state.pt").exists()
+    assert sorted(p.name for p in blocked.parent.iterdir()) == ["metrics.parquet"]  # no temporary file left
     # the rerun resumes at the end (no step is trained again) and gives the same result
     again_model, again = run(tmp_path, make_loss_fn(fail_at=0, action=crash))
     assert_same((again_model, again), (model, result))

@@ -64,6 +64,14 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert "Job stats" not in proc.stdout
 
 
+def test_nested_config_override_gets_a_hint():
+    """Regression: a nested --config value failed as "'7' is not of type 'integer'", with no way out."""
+    proc = run_snakemake(REPO, "-n", "--nolock", "all", "--config", "grokking={task: {p: 7}}", check=False)
+    assert proc.returncode != 0
+    assert ("config key 'grokking.task.p' = '7' is a string, not integer: snakemake's --config passes nested "
+            "values as strings; put nested overrides in a YAML file and pass it with --configfile") in proc.stdout
+
+
 def assert_reruns_only_what_changed(work):
     """After a complete quick run: only edits that change a run retrain it (regression tests of needless
     retraining: a new seed retrained every seed, any threshold or device spelling retrained everything)."""

@@ -75,3 +75,6 @@ def test_code_fingerprint_follows_code_not_comments(package_copy):
     assert changed != base  # a module the training imports, two levels down
     _edit(package_copy / "experiments" / "attention" / "figures.py", "import", "import os\nimport")
     assert code_fingerprint(module, package_copy) == changed  # plotting code is not training code
+    _edit(package_copy / "experiments" / "attention" / "checks.py", "import", "import os\nimport")
+    _edit(package_copy / "config.py", "import", "import os\nimport")
+    assert code_fingerprint(module, package_copy) == changed  # nor are config checks and validation

@@ -8,6 +8,7 @@ the schema gives them, the allowed values.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +58,13 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
 
 
 def _string_hint(error: jsonschema.ValidationError) -> str:
-    """Why a value arrived as a string, where the two usual causes apply."""
-    try:
-        number = float(error.instance)
-    except ValueError:
-        number = None
-    if number is not None:
-        return (f"YAML 1.1 reads a number such as {error.instance!r} without a decimal point as text; write it with "
-                f"one, e.g. {number:.1e}".replace("e-0", "e-").replace("e+0", "e+") + " (or as a decimal)")
-    if error.validator_value in ("object", "array"):
-        return ("snakemake's --config passes a nested value as a string; put nested overrides in a YAML file "
-                "and pass it with --configfile")
-    return "check the value's quoting"
+    """Why a value arrived as a string, for the two usual causes."""
+    if re.fullmatch(r"[+-]?\d+[eE][+-]?\d+", error.instance.strip()):
+        mantissa, exponent = error.instance.strip().lower().split("e")
+        return (f"YAML 1.1 reads a number written like {error.instance!r} (an exponent without a decimal point) as "
+                f"text; write it as {mantissa}.0e{exponent}")
+    return ("snakemake's --config passes nested values as strings; put nested overrides in a YAML file and pass "
+            "it with --configfile (or check the value's quoting)")
 
 
 def _fill_defaults(instance: Any, schema: dict) -> None:

@@ -96,20 +96,19 @@ def write_cached(obj, path: str | Path) -> None:
     then read it back, so that a file that exists is complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    if path.suffix == ".parquet":
-        obj.to_parquet(tmp, index=False)
-    elif path.suffix == ".csv":
-        obj.to_csv(tmp, index=False)
-    elif path.suffix == ".npz":
-        np.savez_compressed(tmp, **{name: np.asarray(value) for name, value in obj.items()})
-    elif path.suffix == ".json":
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=1)
-    else:
+    writers = {".parquet": lambda tmp: obj.to_parquet(tmp, index=False),
+               ".csv": lambda tmp: obj.to_csv(tmp, index=False),
+               ".npz": lambda tmp: np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in obj.items()}),
+               ".json": lambda tmp: tmp.write_text(json.dumps(obj, indent=1))}
+    if path.suffix not in writers:
         raise CachedFileError(f"{path}: unknown cached file type {path.suffix!r}")
-    read_cached(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + ".tmp" + path.suffix)
+    try:
+        writers[path.suffix](tmp)
+        read_cached(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_training_outputs(metrics: pd.DataFrame, checkpoints: dict, result, metrics_path, checkpoints_path) -> None:
@@ -162,15 +161,21 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+# Modules a training module imports that compute nothing of a run: config validation (its defaults live in
+# the schemas and reach the training rules through their params; its code only checks and words errors).
+NOT_TRAJECTORY = ("config",)
+
+
 def code_fingerprint(module: str, root: Path = PACKAGE_ROOT) -> str:
     """A hash of the code ``module`` runs: its source and that of every module of its package (the folder
     ``root``, by default this package) it imports, transitively, each without comments, docstrings or
-    formatting (their ASTs). Training rules put it in their ``params``, so Snakemake reruns them when that
-    code changes, and only then."""
+    formatting (their ASTs), leaving out :data:`NOT_TRAJECTORY`. Training rules put it in their ``params``,
+    so Snakemake reruns them when that code changes, and only then."""
+    skip = {f"{root.name}.{name}" for name in NOT_TRAJECTORY}
     todo, seen, digest = [module], set(), hashlib.sha256()
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in skip:
             continue
         seen.add(name)
         path = _module_file(name, root)

@@ -2,7 +2,7 @@
 and the model-family ablation (figure S2, rows N1-<family>)."""
 
 from icl_dynamics.experiments.attention.run import MAIN_FAMILY, families, family_section
-from icl_dynamics.experiments.attention.run import check_config as check_attention_config
+from icl_dynamics.experiments.attention.checks import check_config as check_attention_config
 from icl_dynamics.experiments.attention.run import trajectory_settings as attention_trajectory
 
 check_section(check_attention_config, "attention")

@@ -1,6 +1,6 @@
 """Grokking (docs/science.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
 
-from icl_dynamics.experiments.grokking.run import check_config as check_grokking_config
+from icl_dynamics.experiments.grokking.checks import check_config as check_grokking_config
 from icl_dynamics.experiments.grokking.run import trajectory_settings as grokking_trajectory
 
 check_section(check_grokking_config, "grokking")

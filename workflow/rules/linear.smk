@@ -1,7 +1,8 @@
 """Linear transformer: SGD simulation, closed-form and exact mean-flow theory, comparison, figures 1-3;
 macroscopic measures of p2 q1 against the theory's prediction, figure S1, row M1."""
 
-from icl_dynamics.experiments.linear.run import check_config as check_linear_config, resolve_setting, used_settings
+from icl_dynamics.experiments.linear.checks import check_config as check_linear_config
+from icl_dynamics.experiments.linear.run import resolve_setting, used_settings
 
 check_section(check_linear_config, "linear")
 
