@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from icl_dynamics.measures import effective_rank, long_table, singular_values, spectral_measures, subspace_distance, thin_svd
+from icl_dynamics.measures import (
+    effective_rank,
+    long_table,
+    singular_values,
+    spectral_measures,
+    subspace_distance,
+    thin_svd,
+)
 from icl_dynamics.measures.cli import main
 
 torch.set_num_threads(1)
@@ -293,7 +300,8 @@ def test_circuit_errors_name_file_keys_and_shapes(head_weights, tmp_path, capsys
     code, message = run_main(capsys, [str(folder), "-o", output, "--circuits", LAYOUT_KEYS["progress-measures"],
                                       "--layout", "transformer-lens"])
     assert code == 1 and f"{final}: keys 'attn_blocks.0.attn.W_Q', 'attn_blocks.0.attn.W_K'" in message
-    assert "W_Q (4, 4, 12), W_K (4, 4, 12), W_V (4, 4, 12), W_O (12, 16) are not in the transformer-lens layout" in message
+    assert ("W_Q (4, 4, 12), W_K (4, 4, 12), W_V (4, 4, 12), W_O (12, 16) are not in the transformer-lens layout"
+            in message)
     checkpoint = torch.load(final)
     checkpoint["model"]["attn_blocks.1.attn.W_V"] = torch.randn(4, 5, 12)
     del checkpoint["model"]["attn_blocks.0.attn.W_K"]

@@ -63,6 +63,12 @@ def _zero_biases(like: torch.Tensor, n_layers: int, n_heads: int, d_head: int, d
     return out
 
 
+def _require_tokens(cfg) -> None:
+    if cfg.vocab_size is None:
+        raise ValueError(f"a model with vector inputs (input_dim {cfg.input_dim}) has no token embedding, which "
+                         "TransformerLens needs")
+
+
 def hooked_transformer_config(model: AttentionOnlyTransformer | GrokkingTransformer) -> dict:
     """Keyword arguments of TransformerLens' ``HookedTransformerConfig`` describing ``model``.
 
@@ -71,16 +77,13 @@ def hooked_transformer_config(model: AttentionOnlyTransformer | GrokkingTransfor
     ValueError
         For an attention-only model with vector inputs (``input_dim``): TransformerLens embeds token ids.
     """
+    cfg = model.cfg
     common = {"dtype": model.W_E.dtype, "device": str(model.W_E.device)}
     if isinstance(model, GrokkingTransformer):
-        cfg = model.cfg
         return {**common, "n_layers": 1, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_head": cfg.d_head,
                 "d_mlp": cfg.d_mlp, "act_fn": "relu", "n_ctx": cfg.n_ctx, "d_vocab": cfg.p + 1, "d_vocab_out": cfg.p,
                 "normalization_type": None, "positional_embedding_type": "standard"}
-    cfg = model.cfg
-    if cfg.vocab_size is None:
-        raise ValueError(f"a model with vector inputs (input_dim {cfg.input_dim}) has no token embedding, which "
-                         "TransformerLens needs")
+    _require_tokens(cfg)
     out = {**common, "n_layers": cfg.n_layers, "d_model": cfg.d_model, "n_heads": cfg.n_heads, "d_head": cfg.d_head,
            "attn_only": True, "n_ctx": cfg.n_ctx, "d_vocab": cfg.vocab_size, "d_vocab_out": cfg.n_outputs,
            "normalization_type": "LN" if cfg.layer_norm == "pre" else None,
@@ -101,10 +104,9 @@ def hooked_transformer_state_dict(model: AttentionOnlyTransformer | GrokkingTran
     if isinstance(model, GrokkingTransformer):
         out = {key: _tensor(getattr(model, name)) for key, name in GROKKING_WEIGHTS.items()}
         return {**out, **_zero_biases(model.W_E, 1, cfg.n_heads, cfg.d_head, cfg.d_model, cfg.p)}
-    hooked_transformer_config(model)  # rejects vector inputs
-    out = {"embed.W_E": _tensor(model.W_E), "unembed.W_U": _tensor(model.W_U),
-           "pos_embed.W_pos": _tensor(model.W_pos) if model.W_pos is not None else model.W_E.new_zeros(cfg.n_ctx,
-                                                                                                       cfg.d_model)}
+    _require_tokens(cfg)
+    W_pos = model.W_pos if model.W_pos is not None else model.W_E.new_zeros(cfg.n_ctx, cfg.d_model)
+    out = {"embed.W_E": _tensor(model.W_E), "pos_embed.W_pos": _tensor(W_pos), "unembed.W_U": _tensor(model.W_U)}
     for index, layer in enumerate(model.layers):
         out.update({f"blocks.{index}.attn.{name}": _tensor(getattr(layer, name)) for name in HEAD_WEIGHTS})
         if cfg.layer_norm == "pre":
@@ -166,7 +168,8 @@ def grokking_from_state_dict(state_dict: dict[str, torch.Tensor]) -> GrokkingTra
         biases["unembed.b_U"] = state_dict["unembed.b_U"][: cfg.p]
     for key, bias in biases.items():
         if torch.count_nonzero(bias):
-            raise ValueError(f"key '{key}' of shape {tuple(bias.shape)} is not zero: our grokking model has no such bias")
+            raise ValueError(f"key '{key}' of shape {tuple(bias.shape)} is not zero: our grokking model has no "
+                             "such bias")
     model = GrokkingTransformer(cfg)
     with torch.no_grad():
         for key, name in GROKKING_WEIGHTS.items():

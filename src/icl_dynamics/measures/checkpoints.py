@@ -149,7 +149,8 @@ def circuit_keys(state_dict: dict, template: str, path: str | Path) -> dict[int 
             layer = int(found["layer"]) if "{layer}" in parts else None
             modules.setdefault(layer, {})[found["W"]] = key
     if not modules:
-        raise CheckpointError(f"{path}: no key matches the circuit template '{template}' (keys: {_some_keys(state_dict)})")
+        raise CheckpointError(f"{path}: no key matches the circuit template '{template}' "
+                              f"(keys: {_some_keys(state_dict)})")
     for layer, weights in modules.items():
         for name in HEAD_WEIGHTS:
             if name not in weights:
