@@ -14,12 +14,12 @@ layout                 W_Q, W_K, W_V                W_O                    used 
 residual stream, ``x W_Q[h]``. The ``progress-measures`` code applies ``W_Q[h]`` to column vectors, so its
 per-head matrices are the transposes, and its ``W_O`` concatenates the heads (head-major) along the columns;
 ``fused`` matrices concatenate the heads along their d_head side and need the number of heads.
-Leading dimensions (checkpoints) are batch dimensions.
+Leading batch dimensions (checkpoints) are allowed.
 
 The layout of a checkpoint can be read from its shapes (:func:`detect_layout`): a 3-D ``W_O`` is
 ``transformer-lens``, a 2-D ``W_O`` beside a 3-D ``W_Q`` is ``progress-measures`` and two 2-D ones are
-``fused``. Only a square d_head x d_model per-head matrix would fit either 3-D layout; the rule does not
-guess from that, it reads ``W_O``.
+``fused``. The per-head W_Q of the two 3-D layouts differ only in the order of d_model and d_head, which no
+rule can tell apart when they are equal; the number of dimensions of ``W_O`` can.
 """
 
 from __future__ import annotations
