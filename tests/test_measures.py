@@ -1,20 +1,28 @@
 """Known-answer tests of icl_dynamics.measures (docs/science.md section 5)."""
 
+import inspect
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import pytest
 import scipy.linalg
 import torch
+import yaml
 
+from conftest import REPO
 from icl_dynamics.config import ConfigError
 from icl_dynamics.measures import (
+    SVD,
     Transition,
     autocorrelation_curvature,
+    count_cliffs,
     curvature_kwargs,
     detect_transition,
     effective_rank,
     effective_rank_from_singular_values,
     marginal_effective_rank,
+    marginal_effective_rank_from_singular_values,
+    measures_section,
     projected_mode_strengths,
     projected_mode_strengths_from_svd,
     ov_circuit_singular_values,
@@ -23,6 +31,7 @@ from icl_dynamics.measures import (
     qk_circuit_singular_values,
     qk_circuit_svd,
     singular_values,
+    spectral_measures,
     split_heads,
     stable_rank,
     subspace_distance,
@@ -344,3 +353,43 @@ def test_config_helpers_fill_defaults_and_validate():
         transition_kwargs({"transition": {"high_fraction": 1.5}})
     with pytest.raises(ConfigError, match="measures.curvature_windw"):
         curvature_kwargs({"curvature_windw": 5})
+
+
+def _schema_defaults(name: str, *path: str) -> dict:
+    """The ``default`` of every property under ``path`` of ``<name>.schema.yaml``, read from the file here."""
+    schema = yaml.safe_load((REPO / "src/icl_dynamics/schemas" / f"{name}.schema.yaml").read_text())
+    for key in path:
+        schema = schema["properties"][key]
+    return {key: sub["default"] for key, sub in schema["properties"].items() if "default" in sub}
+
+
+def _keyword_defaults(function) -> dict:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_keyword_defaults_are_the_schemas():
+    measures = _schema_defaults("measures")
+    assert _keyword_defaults(detect_transition) == _schema_defaults("measures", "transition")
+    for function in (subspace_distance, subspace_distance_from_svd):
+        assert _keyword_defaults(function) == {"rtol": measures["pinv_rtol"]}
+    for function in (marginal_effective_rank, marginal_effective_rank_from_singular_values):
+        assert _keyword_defaults(function) == {"k": measures["marginal_rank_k"]}
+    assert _keyword_defaults(autocorrelation_curvature) == {"window": measures["curvature_window"]}
+    linear = _schema_defaults("linear", "thresholds")
+    assert {k: v for k, v in _keyword_defaults(count_cliffs).items() if k != "n_grid"} == {
+        name: linear[f"cliff_{name}"] for name in ("prominence", "min_drop", "smoothing")}
+
+
+def test_measures_work_without_settings(rng):
+    A, B = rng.standard_normal((2, 6, 5))
+    assert subspace_distance(A, B) == subspace_distance(A, B, 1e-6)
+    steps = np.arange(1, 200)
+    values = 1.0 / (1.0 + (steps / 30.0) ** -6) + 0.001 * rng.standard_normal(steps.size)
+    assert detect_transition(steps, values) == detect_transition(steps, values, **transition_kwargs())
+    assert detect_transition(steps, values) is not None
+    svd = thin_svd(rng.standard_normal((3, 6, 5)))
+    default = spectral_measures(svd, SVD(svd.U[-1], svd.s[-1], svd.V[-1]))
+    configured = spectral_measures(svd, SVD(svd.U[-1], svd.s[-1], svd.V[-1]), measures_section())
+    assert default.keys() == configured.keys()
+    assert all(np.array_equal(default[k], configured[k], equal_nan=True) for k in default)

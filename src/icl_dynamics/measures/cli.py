@@ -1,13 +1,29 @@
-"""``icl-measures``: spectral measures of weight matrices over a folder of state_dict checkpoints.
+"""``icl-measures``: spectral measures of weight matrices and attention circuits over a folder of checkpoints.
 
-Example::
+Examples::
 
+    icl-measures checkpoints/ -o measures.csv --circuits
+    icl-measures checkpoints/ -o measures.csv --circuits 'attn_blocks.{layer}.attn.{W}' --layout progress-measures
     icl-measures checkpoints/ -o measures.parquet --match 'blocks.*.attn.W_Q' --heads 8
 
-reads every ``*.pt`` file of ``checkpoints/`` in the order of the step number in its name, takes the
-matching 2-D tensors (optionally split into heads), and writes one tidy table with columns
-step, series, layer, head, measure, value (``series`` is the key; CSV or Parquet by the output's extension). The reference matrix of
-the subspace distance and the mode strengths is the last checkpoint's.
+reads every checkpoint of ``checkpoints/`` (``*.pt``, ``*.pth``, ``*.bin``, ``*.safetensors``; a state_dict,
+or a dict holding one under ``model`` or ``state_dict``) in the order of the step number in its name, and
+writes one tidy table with columns step, series, layer, head, measure, value (CSV or Parquet by the output's
+extension; layer and head are -1 where they do not apply). The reference matrix of the subspace distance
+and the mode strengths is the last checkpoint's.
+
+--circuits: the per-head circuits QK = W_Q W_K^T and OV = W_V W_O (series QK and OV) of every layer, from
+the keys of a template with {layer} and {W} (default: TransformerLens' blocks.{layer}.attn.{W}), in factored
+form. --match: each matching key on its own (series: the key); a 2-D matrix as stored, or split into
+--heads along --head-axis; a 3-D per-head stack head by head.
+
+--layout says how per-head weights are stored (h heads of width e, residual width d):
+  transformer-lens   W_Q, W_K, W_V (h, d, e); W_O (h, e, d)
+  progress-measures  W_Q, W_K, W_V (h, e, d); W_O (d, h*e)   (Nanda et al. 2023's code)
+  fused              W_Q, W_K, W_V (d, h*e); W_O (h*e, d)    (--circuits only; needs --heads)
+auto (default) reads it from the layer's W_O: 3-D: transformer-lens; 2-D beside a 3-D W_Q:
+progress-measures; 2-D beside a 2-D W_Q: fused. Weights are brought to the transformer-lens layout before
+they are measured, so a model gives the same numbers in every layout.
 """
 
 from __future__ import annotations
@@ -20,31 +36,112 @@ from pathlib import Path
 import pandas as pd
 
 from icl_dynamics.config import ConfigError, load_config
-from icl_dynamics.measures.checkpoints import CheckpointError, list_checkpoints, load_state_dict, matrix_series, select_keys
+from icl_dynamics.measures.checkpoints import (
+    CheckpointError,
+    circuit_keys,
+    list_checkpoints,
+    load_state_dict,
+    select_keys,
+    tensor_series,
+)
 from icl_dynamics.measures.circuits import split_heads
+from icl_dynamics.measures.layouts import LAYOUTS, circuit_weights, detect_layout, head_stack
 from icl_dynamics.measures.settings import measures_section
-from icl_dynamics.measures.summary import long_table, spectral_measures
+from icl_dynamics.measures.summary import circuit_spectral_measures, long_table, spectral_measures
 from icl_dynamics.measures.svd import thin_svd
+from icl_dynamics.models import HEAD_WEIGHTS
 
 WRITERS = {".csv": "to_csv", ".parquet": "to_parquet"}
+TRANSFORMER_LENS_KEYS = "blocks.{layer}.attn.{W}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="icl-measures", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("folder", help="folder of checkpoints saved with torch.save(model.state_dict(), ...)")
+    parser.add_argument("folder", help="folder of checkpoints, one file per step (the step is the last number "
+                                       "in the file name)")
     parser.add_argument("-o", "--output", required=True, help="output table, .csv or .parquet")
-    parser.add_argument("-m", "--match", action="append", required=True, metavar="PATTERN",
+    parser.add_argument("-m", "--match", action="append", default=[], metavar="PATTERN",
                         help="state_dict keys to measure: a glob (or a regex with --regex); repeatable")
     parser.add_argument("--regex", action="store_true", help="treat --match patterns as regular expressions")
-    parser.add_argument("--heads", type=int, metavar="N", help="split each matrix into N heads")
+    parser.add_argument("--circuits", nargs="?", const=TRANSFORMER_LENS_KEYS, metavar="TEMPLATE",
+                        help="measure the QK and OV circuits of the keys TEMPLATE names, with {layer} and {W} "
+                             f"(W_Q, W_K, W_V, W_O) in it (default: {TRANSFORMER_LENS_KEYS})")
+    parser.add_argument("--layout", choices=("auto", *LAYOUTS), default="auto",
+                        help="how per-head weights are stored (see above; default: auto)")
+    parser.add_argument("--heads", type=int, metavar="N",
+                        help="number of heads: splits each 2-D --match matrix into N heads, and fused weights")
     parser.add_argument("--head-axis", choices=["columns", "rows"], default="columns",
-                        help="split (d_in, N*d_head) weights by columns (default) or (N*d_head, d_out) by rows")
-    parser.add_argument("--glob", default="*.pt", help="checkpoint file names in the folder (default: *.pt)")
+                        help="split 2-D --match weights (d_in, N*d_head) by columns (default) or "
+                             "(N*d_head, d_out) by rows")
+    parser.add_argument("--glob", metavar="PATTERN",
+                        help="checkpoint file names in the folder (default: *.pt, *.pth, *.bin, *.safetensors)")
     parser.add_argument("--config", action="append", default=[], metavar="YAML",
                         help="config file(s) whose 'measures:' section sets the measures; later ones override")
     return parser
+
+
+def _sibling(key: str, name: str) -> str:
+    """The key of weight ``name`` in the module of ``key`` (``blocks.0.attn.W_Q`` -> ``blocks.0.attn.W_O``)."""
+    prefix, _, _ = key.rpartition(".")
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _stack_layout(final: dict, key: str, layout: str, path: Path) -> str:
+    """The layout of the 3-D tensor ``key``: ``layout``, or under ``auto`` the layout of its module's W_O."""
+    shape = tuple(final[key].shape)
+    W_Q, W_O = _sibling(key, "W_Q"), _sibling(key, "W_O")
+    if layout == "auto" and key.rpartition(".")[2] in HEAD_WEIGHTS and W_Q in final and W_O in final:
+        try:
+            layout = detect_layout(tuple(final[W_Q].shape), tuple(final[W_O].shape))
+        except ValueError as error:
+            raise CheckpointError(f"{path}: key '{key}' has shape {shape}: {error}") from None
+    if layout not in ("transformer-lens", "progress-measures"):
+        reason = ("cannot be read from the checkpoint (auto reads it from the W_Q and W_O beside a key named "
+                  "W_Q, W_K, W_V or W_O)" if layout == "auto" else f"is not {layout}")
+        raise CheckpointError(f"{path}: key '{key}' has shape {shape}, per-head weights whose layout {reason}: pass "
+                              "--layout transformer-lens (heads, d_model, d_head) or progress-measures "
+                              "(heads, d_head, d_model)")
+    return layout
+
+
+def matrix_table(key: str, stack, steps: list[int], final: dict, args: argparse.Namespace, settings: dict,
+                 path: Path) -> pd.DataFrame:
+    """The measures of one --match key over the checkpoints (``stack``: its tensors, (T, ...))."""
+    shape = tuple(final[key].shape)
+    if len(shape) == 3:
+        stack = head_stack(stack, _stack_layout(final, key, args.layout, path))
+    elif len(shape) != 2:
+        raise CheckpointError(f"{path}: key '{key}' has shape {shape}, not a matrix or a per-head stack of them")
+    elif args.heads is not None:
+        try:
+            stack = split_heads(stack, args.heads, args.head_axis)
+        except ValueError as error:
+            raise CheckpointError(f"{path}: key '{key}': {error}") from None
+    try:
+        measures = spectral_measures(thin_svd(stack), thin_svd(stack[-1]), settings)
+    except ValueError as error:
+        raise CheckpointError(f"key '{key}' (matrix shape {stack.shape[-2:]}): {error}") from None
+    return long_table(steps, key, measures)
+
+
+def circuit_tables(keys: dict[str, str], layer: int | None, series: dict, steps: list[int], final: dict,
+                   args: argparse.Namespace, settings: dict, path: Path) -> list[pd.DataFrame]:
+    """The QK and OV measures of one layer (its weights' ``keys``) over the checkpoints."""
+    try:
+        layout = args.layout
+        if layout == "auto":
+            layout = detect_layout(tuple(final[keys["W_Q"]].shape), tuple(final[keys["W_O"]].shape))
+        weights = circuit_weights({name: series[key] for name, key in keys.items()}, layout, args.heads, batch_dims=1)
+        measures = circuit_spectral_measures(weights, settings)
+    except ValueError as error:
+        names = ", ".join(f"'{key}'" for key in keys.values())
+        raise CheckpointError(f"{path}: keys {names}: {error}") from None
+    tables = [long_table(steps, circuit, values) for circuit, values in measures.items()]
+    for table in tables:
+        table["layer"] = -1 if layer is None else layer
+    return tables
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
@@ -52,25 +149,20 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     output = Path(args.output)
     if output.suffix not in WRITERS:
         raise CheckpointError(f"{output}: output must end in .csv or .parquet")
+    if not args.match and args.circuits is None:
+        raise CheckpointError("nothing to measure: give --match PATTERN and/or --circuits [TEMPLATE]")
     settings = measures_section(load_config(*args.config).get("measures") if args.config else None)
     checkpoints = list_checkpoints(args.folder, args.glob)
     final_path = checkpoints[-1][1]
-    keys = select_keys(load_state_dict(final_path), args.match, args.regex, final_path)
+    final = load_state_dict(final_path)
+    match_keys = select_keys(final, args.match, args.regex, final_path) if args.match else []
+    modules = circuit_keys(final, args.circuits, final_path) if args.circuits is not None else {}
+    circuit_key_list = [key for keys in modules.values() for key in keys.values()]
+    series = tensor_series(checkpoints, list(dict.fromkeys(match_keys + circuit_key_list)))
     steps = [step for step, _ in checkpoints]
-    tables = []
-    for key, stack in matrix_series(checkpoints, keys).items():
-        if args.heads is not None:
-            try:
-                stack = split_heads(stack, args.heads, args.head_axis)
-            except ValueError as error:
-                raise CheckpointError(f"{final_path}: key '{key}': {error}") from None
-        svd_series = thin_svd(stack)
-        svd_final = thin_svd(stack[-1])
-        try:
-            measures = spectral_measures(svd_series, svd_final, settings)
-        except ValueError as error:
-            raise CheckpointError(f"key '{key}' (matrix shape {stack.shape[-2:]}): {error}") from None
-        tables.append(long_table(steps, key, measures))
+    tables = [matrix_table(key, series[key], steps, final, args, settings, final_path) for key in match_keys]
+    for layer, keys in modules.items():
+        tables += circuit_tables(keys, layer, series, steps, final, args, settings, final_path)
     return pd.concat(tables, ignore_index=True)
 
 

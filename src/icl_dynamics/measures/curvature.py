@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.svd import as_float64
 
 
-def autocorrelation_curvature(series, window: int) -> np.ndarray:
+def autocorrelation_curvature(series, window: int = DEFAULTS["curvature_window"]) -> np.ndarray:
     """Curvature at lag 0 of the autocorrelation ``A(tau) = E[L(t) L(t + tau)]`` in sliding windows.
 
     For the window of samples ``L_i, ..., L_(i+w-1)`` (``w = window``) both lags are estimated from the

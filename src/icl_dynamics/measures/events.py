@@ -9,7 +9,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
+from icl_dynamics.measures.settings import CLIFF_DEFAULTS, DEFAULTS
 from icl_dynamics.measures.svd import as_float64
+
+TRANSITION = DEFAULTS["transition"]
 
 
 class Transition(NamedTuple):
@@ -43,16 +46,17 @@ def detect_transition(
     steps,
     values,
     *,
-    low_fraction: float,
-    high_fraction: float,
-    min_relative_change: float,
-    min_signal_to_noise: float,
-    max_width_decades: float,
-    smoothing: int,
+    low_fraction: float = TRANSITION["low_fraction"],
+    high_fraction: float = TRANSITION["high_fraction"],
+    min_relative_change: float = TRANSITION["min_relative_change"],
+    min_signal_to_noise: float = TRANSITION["min_signal_to_noise"],
+    max_width_decades: float = TRANSITION["max_width_decades"],
+    smoothing: int = TRANSITION["smoothing"],
 ) -> Transition | None:
     """Find the main rise or fall of a curve on a log-step axis, or None when it has no clear one.
 
-    The rule (all parameters are config values under ``measures.transition``):
+    The rule (all parameters are config values under ``measures.transition``; their defaults are the
+    schema's):
 
     1. Keep the points with ``step > 0`` and put them on ``x = log10(step)``.
     2. Smooth the values with a centred moving average over ``smoothing`` points (1: no smoothing) to get
@@ -132,7 +136,8 @@ def largest_fall_within(steps, values, decades: float) -> float:
     return float(max(falls.max(initial=0.0), 0.0))
 
 
-def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_drop: float, smoothing: float,
+def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float = CLIFF_DEFAULTS["prominence"],
+                 min_drop: float = CLIFF_DEFAULTS["min_drop"], smoothing: float = CLIFF_DEFAULTS["smoothing"],
                  n_grid: int = 200) -> tuple[int, np.ndarray]:
     """Cliffs of a loss curve on a log-step axis.
 
@@ -141,7 +146,8 @@ def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float, min_dro
     several times wider); the drop rate r = -d log L / d ln(step) is
     computed; a cliff is a peak of r with prominence >= ``prominence`` x max(r) whose drop in log L
     between the peak's bases is >= ``min_drop`` x the whole run's drop in log L (so fluctuations on a
-    plateau do not count). Returns (count, steps of the cliffs).
+    plateau do not count). The defaults are the schema's ``linear.thresholds.cliff_*``. Returns (count,
+    steps of the cliffs).
     """
     mask = steps >= 1
     log_s = np.log(steps[mask])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 
+from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.svd import as_float64
 
 
@@ -40,7 +41,7 @@ def effective_rank_from_singular_values(s) -> np.ndarray:
     return np.exp(-xlogy(p, p).sum(axis=-1))
 
 
-def marginal_effective_rank_from_singular_values(s, k: int) -> np.ndarray:
+def marginal_effective_rank_from_singular_values(s, k: int = DEFAULTS["marginal_rank_k"]) -> np.ndarray:
     """Marginalised effective rank: the effective rank after removing the ``k`` largest singular values.
 
     ``erank_k = erank(s_(k+1), ..., s_r)`` with the values sorted in non-increasing order.
@@ -50,7 +51,7 @@ def marginal_effective_rank_from_singular_values(s, k: int) -> np.ndarray:
     s : array_like, shape (..., r)
         Non-negative singular values along the last axis (any order).
     k : int
-        Number of leading singular values removed, ``0 <= k < r``.
+        Number of leading singular values removed, ``0 <= k < r`` (config ``measures.marginal_rank_k``).
 
     Returns
     -------
@@ -86,7 +87,7 @@ def effective_rank(M) -> np.ndarray:
     return effective_rank_from_singular_values(singular_values(M))
 
 
-def marginal_effective_rank(M, k: int) -> np.ndarray:
+def marginal_effective_rank(M, k: int = DEFAULTS["marginal_rank_k"]) -> np.ndarray:
     """Effective rank of a matrix or stack (..., m, n) after removing its ``k`` largest singular values.
 
     See :func:`marginal_effective_rank_from_singular_values`.

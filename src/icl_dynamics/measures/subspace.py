@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.svd import SVD, as_float64, thin_svd
 
 
@@ -16,7 +17,7 @@ def _transpose(X: np.ndarray) -> np.ndarray:
     return np.swapaxes(X, -1, -2)
 
 
-def subspace_distance_from_svd(svd_t: SVD, svd_final: SVD, rtol: float) -> np.ndarray:
+def subspace_distance_from_svd(svd_t: SVD, svd_final: SVD, rtol: float = DEFAULTS["pinv_rtol"]) -> np.ndarray:
     """Normalised subspace distance from thin SVDs; see :func:`subspace_distance` for the formula.
 
     ``M(t)^+ M(t) = V_t V_t^T`` over the right singular vectors of ``M(t)`` whose singular value exceeds
@@ -28,7 +29,7 @@ def subspace_distance_from_svd(svd_t: SVD, svd_final: SVD, rtol: float) -> np.nd
     svd_t, svd_final : SVD
         Thin SVDs of ``M(t)`` (..., m, n) and ``M(inf)`` (..., m, n); batch dimensions broadcast.
     rtol : float
-        Relative tolerance of the pseudo-inverse.
+        Relative tolerance of the pseudo-inverse (config ``measures.pinv_rtol``).
 
     Returns
     -------
@@ -43,7 +44,7 @@ def subspace_distance_from_svd(svd_t: SVD, svd_final: SVD, rtol: float) -> np.nd
         return np.linalg.norm(residual, axis=(-2, -1)) / np.linalg.norm(svd_final.s, axis=-1)
 
 
-def subspace_distance(M_t, M_final, rtol: float) -> np.ndarray:
+def subspace_distance(M_t, M_final, rtol: float = DEFAULTS["pinv_rtol"]) -> np.ndarray:
     """Normalised distance of ``M(inf)``'s rows from the row space of ``M(t)``.
 
     ``d(t) = min_A ||A M(t) - M(inf)||_F / ||M(inf)||_F = ||M(inf) (I - M(t)^+ M(t))||_F / ||M(inf)||_F``,

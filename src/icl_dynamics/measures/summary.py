@@ -11,18 +11,20 @@ from icl_dynamics.measures.ranks import (
     marginal_effective_rank_from_singular_values,
     stable_rank_from_singular_values,
 )
+from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.subspace import projected_mode_strengths_from_svd, subspace_distance_from_svd
 from icl_dynamics.measures.svd import SVD
 
 TABLE_COLUMNS = ["step", "series", "layer", "head", "measure", "value"]
 
 
-def circuit_spectral_measures(checkpoints: dict, settings: dict) -> dict[str, dict[str, np.ndarray]]:
+def circuit_spectral_measures(checkpoints: dict, settings: dict | None = None) -> dict[str, dict[str, np.ndarray]]:
     """:func:`spectral_measures` of the per-head QK = W_Q W_K^T and OV = W_V W_O circuits over checkpoints,
     against the last checkpoint, from factored SVDs.
 
     ``checkpoints`` holds ``W_Q, W_K, W_V`` of shape (T, ..., heads, d_model, d_head) and ``W_O`` of shape
-    (T, ..., heads, d_head, d_model). Returns {"QK": measures, "OV": measures}, arrays of shape (T, ..., heads).
+    (T, ..., heads, d_head, d_model); ``settings`` as in :func:`spectral_measures`. Returns {"QK": measures,
+    "OV": measures}, arrays of shape (T, ..., heads).
     """
     svds = {"QK": qk_circuit_svd(checkpoints["W_Q"], checkpoints["W_K"]),
             "OV": ov_circuit_svd(checkpoints["W_V"], checkpoints["W_O"])}
@@ -30,7 +32,7 @@ def circuit_spectral_measures(checkpoints: dict, settings: dict) -> dict[str, di
             for circuit, svd in svds.items()}
 
 
-def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[str, np.ndarray]:
+def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict | None = None) -> dict[str, np.ndarray]:
     """Every spectral measure of a series ``M(t)`` against its final matrix ``M(inf)``, from thin SVDs.
 
     Dense matrices and factored circuits go through the same code: only their SVDs differ in origin.
@@ -41,8 +43,9 @@ def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[s
         Thin SVD of ``M(t)``, shape (T, ..., m, n) (checkpoints first).
     svd_final : SVD
         Thin SVD of ``M(inf)``, shape (..., m, n).
-    settings : dict
-        The validated ``measures:`` section (:func:`icl_dynamics.measures.settings.measures_section`).
+    settings : dict, optional
+        The validated ``measures:`` section (:func:`icl_dynamics.measures.settings.measures_section`);
+        None: the schema's defaults.
 
     Returns
     -------
@@ -51,6 +54,7 @@ def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict) -> dict[s
         ``stable_rank``, ``subspace_distance`` and ``mode_strength_<i>`` for i = 1..n_mode_strengths
         (fewer if the matrix has fewer modes).
     """
+    settings = DEFAULTS if settings is None else settings
     s = svd_series.s
     out = {"effective_rank": effective_rank_from_singular_values(s)}
     for k in sorted({settings["marginal_rank_k"], settings["marginal_rank_k_variant"]}):
