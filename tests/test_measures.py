@@ -16,7 +16,6 @@ from icl_dynamics.measures import (
     Transition,
     autocorrelation_curvature,
     count_cliffs,
-    curvature_kwargs,
     detect_transition,
     effective_rank,
     effective_rank_from_singular_values,
@@ -346,13 +345,13 @@ def test_detect_transition_rejects_bump_and_slow_drift():
 
 
 def test_config_helpers_fill_defaults_and_validate():
-    assert curvature_kwargs() == {"window": 10}
+    assert measures_section()["curvature_window"] == 10
     assert transition_kwargs({"transition": {"low_fraction": 0.2}})["low_fraction"] == 0.2
     assert transition_kwargs()["high_fraction"] == 0.9
     with pytest.raises(ConfigError, match="measures.transition.high_fraction"):
         transition_kwargs({"transition": {"high_fraction": 1.5}})
     with pytest.raises(ConfigError, match="measures.curvature_windw"):
-        curvature_kwargs({"curvature_windw": 5})
+        measures_section({"curvature_windw": 5})
 
 
 def _schema_defaults(name: str, *path: str) -> dict:

@@ -26,7 +26,7 @@ from icl_dynamics.measures.ranks import (
     stable_rank,
     stable_rank_from_singular_values,
 )
-from icl_dynamics.measures.settings import DEFAULTS, curvature_kwargs, measures_section, transition_kwargs
+from icl_dynamics.measures.settings import DEFAULTS, measures_section, transition_kwargs
 from icl_dynamics.measures.subspace import (
     projected_mode_strengths,
     projected_mode_strengths_from_svd,
@@ -46,7 +46,6 @@ __all__ = [
     "circuit_spectral_measures",
     "circuit_weights",
     "count_cliffs",
-    "curvature_kwargs",
     "detect_layout",
     "detect_transition",
     "effective_rank",

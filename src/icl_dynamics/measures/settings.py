@@ -32,8 +32,3 @@ CLIFF_DEFAULTS = {name: validate({}, load_schema("linear")["properties"]["thresh
 def transition_kwargs(section: dict | None = None) -> dict:
     """Keyword arguments of :func:`icl_dynamics.measures.events.detect_transition`."""
     return dict(measures_section(section)["transition"])
-
-
-def curvature_kwargs(section: dict | None = None) -> dict:
-    """Keyword arguments of :func:`icl_dynamics.measures.curvature.autocorrelation_curvature`."""
-    return {"window": measures_section(section)["curvature_window"]}
