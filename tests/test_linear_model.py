@@ -8,8 +8,8 @@ from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, 
                                           make_basis, make_task_pool, task_matrices)
 from icl_dynamics.models.linear_attention import block_prediction, forward, predict, split_blocks
 from icl_dynamics.theory import exact_flow as ef
-from icl_dynamics.experiments.linear.sgd import (SGDRun, SGDSettings, initial_modes, loss_and_grads, run_sgd, run_sgd_batch,
-                                             sample_batch, stack_seeds)
+from icl_dynamics.experiments.linear.sgd import (SGDRun, SGDSettings, initial_modes, loss_and_grads, run_sgd,
+                                             run_sgd_batch, sample_batch, stack_seeds)
 from icl_dynamics.training.trainer import DivergenceError
 
 RNG = np.random.default_rng(0)
