@@ -471,5 +471,5 @@ def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict, pdf, png) -
                fontsize=7)
     fig.suptitle("Where the closed form and the exact mean flow describe SGD. Each cell: one run, mean over seeds, "
                  "worst of the d modes;\n" + f"spectrum $s_a = {grid['scale']:g}\\,r^{{a-1}}$, trained for "
-                 f"{grid['duration']:g} slowest timescales $1/s_{min}^2$ at learning rate $\\eta$", fontsize=9)
+                 f"{grid['duration']:g} slowest timescales $1/s_{{min}}^2$ at learning rate $\\eta$", fontsize=9)
     save_figure(fig, pdf, png)
