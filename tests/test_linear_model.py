@@ -8,7 +8,8 @@ from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, 
                                           make_basis, make_task_pool, task_matrices)
 from icl_dynamics.models.linear_attention import block_prediction, forward, predict, split_blocks
 from icl_dynamics.theory import exact_flow as ef
-from icl_dynamics.experiments.linear.sgd import SGDSettings, initial_modes, loss_and_grads, run_sgd, sample_batch
+from icl_dynamics.experiments.linear.sgd import (SGDRun, SGDSettings, initial_modes, loss_and_grads, run_sgd,
+                                             run_sgd_batch, sample_batch, stack_seeds)
 from icl_dynamics.training.trainer import DivergenceError
 
 RNG = np.random.default_rng(0)
@@ -134,3 +135,19 @@ def test_blocks_split():
     assert np.array_equal(p1, W_P[2:, :2]) and np.array_equal(p2, W_P[2:, 2:])
     assert np.array_equal(q1, W_Q[:2, :2]) and np.array_equal(q2, W_Q[2:, :2])
     assert task_matrices(np.ones((1, 2)), np.eye(2)).shape == (1, 2, 2)
+
+
+def test_runs_of_different_settings_batch_without_changing_each_other():
+    """run_sgd_batch: settings differing in N, spectrum, lr, steps and logging steps, stacked in one batch,
+    give each setting's run_sgd result exactly."""
+    a = (RegressionTask(s=np.array([2.0, 0.5]), U=np.eye(2), N=10, P=50), SGDSettings(lr=0.05, batch=16, steps=40))
+    b = (RegressionTask(s=np.array([1.0, 1.0]), U=make_basis("random", 2, 3), N=30, P=20),
+         SGDSettings(lr=0.02, batch=16, steps=65, init="random"))
+    logs = {0: [0, 3, 40], 1: [0, 1, 30, 64, 65]}
+    runs = [SGDRun(task, st, seed, tuple(logs[i]), f"s{i}") for i, (task, st) in enumerate((a, b)) for seed in (0, 1)]
+    batched = run_sgd_batch(runs)
+    for i, (task, st) in enumerate((a, b)):
+        alone = run_sgd(task, st, [0, 1], logs[i])
+        np.testing.assert_equal(stack_seeds(batched[2 * i:2 * i + 2]), alone)
+    with pytest.raises(ValueError, match="must share d, batch and eval_batch"):
+        run_sgd_batch([runs[0], SGDRun(a[0], SGDSettings(lr=0.05, batch=8, steps=40), 0, (0, 40))])

@@ -10,9 +10,9 @@ from conftest import REPO, copy_workflow, run_snakemake
 pytestmark = pytest.mark.workflow
 
 FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS1_linear_measures",
-                "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance", "figS2_model_family_ablation",
-                "fig7_grokking"]
-CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
+                "figS3_validity_map", "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance",
+                "figS2_model_family_ablation", "fig7_grokking"]
+CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
@@ -37,6 +37,7 @@ def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
     for stem in FIGURE_STEMS:
         assert f"figures/{stem}.png" in proc.stdout
     assert "results/claims.csv" in proc.stdout
+    assert "results/claims/linear_validity.csv" in proc.stdout
 
 
 @pytest.mark.parametrize("device,gpus", [("cuda", 1), ("auto", 0)])

@@ -15,7 +15,7 @@ import pandas as pd
 
 COLUMNS = ["claim", "experiment", "metric", "value", "threshold", "verdict", "note"]
 VERDICTS = ("reproduced", "partial", "not_reproduced")
-CLAIM_ORDER = ["L1", "L2", "L3", "L4", "L5", "L6", "M1", "N1", "N2", "N3", "G1", "G2"]
+CLAIM_ORDER = ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1", "N1", "N2", "N3", "G1", "G2"]
 
 
 def verdict(full: bool, partial: bool) -> str:

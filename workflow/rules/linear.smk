@@ -1,8 +1,10 @@
 """Linear transformer: SGD simulation, closed-form and exact mean-flow theory, comparison, figures 1-3;
-macroscopic measures of p2 q1 against the theory's prediction, figure S1, row M1."""
+macroscopic measures of p2 q1 against the theory's prediction, figure S1, row M1; the validity map of
+both theories over N x spectrum x learning rate, figure S3, row L7."""
 
 from icl_dynamics.experiments.linear.checks import check_config as check_linear_config
-from icl_dynamics.experiments.linear.run import resolve_setting, used_settings
+from icl_dynamics.experiments.linear.run import COMPARE_THRESHOLDS, resolve_setting, used_settings
+from icl_dynamics.experiments.linear.validity import grid_cells, operating_points
 
 check_section(check_linear_config, "linear")
 
@@ -16,6 +18,10 @@ LINEAR_FIG = config["linear"]["figures"]
 LINEAR_MEASURES_SETTINGS = list(dict.fromkeys([LINEAR_FIG["fig2_main"], LINEAR_FIG["fig1_rotated"]]))
 ALL_FIGURES += figure_paths("figS1_linear_measures")
 CLAIM_TABLES += ["results/claims/linear_measures.csv"]
+VALIDITY = config["linear"]["validity_map"]
+VALIDITY_CELLS = grid_cells(config["linear"])
+ALL_FIGURES += figure_paths("figS3_validity_map")
+CLAIM_TABLES += ["results/claims/linear_validity.csv"]
 
 
 wildcard_constraints:
@@ -209,3 +215,87 @@ rule linear_measures_claims:
 rule figS1:
     input:
         figure_paths("figS1_linear_measures"),
+
+
+rule linear_validity_map:
+    """Validity map: every cell of linear.validity_map (a setting: N, geometric spectrum, lr) simulated,
+    integrated and compared as a setting is, all cells x seeds batched in one SGD run; one long table.
+    Each cell's comparison is cached in results/linear/validity_map/cells/<cell>.json, not an output:
+    the job reruns when the grid changes, but computes only cells whose cached key (their computation,
+    seeds, compare thresholds, code) is new."""
+    output:
+        "results/linear/validity_map/map.csv",
+    params:
+        cells=VALIDITY_CELLS,
+        seeds=LINEAR_SEEDS,
+        thresholds={k: config["linear"]["thresholds"][k] for k in COMPARE_THRESHOLDS},
+        converged_rel=VALIDITY["converged_rel"],
+        code=code_fingerprint("icl_dynamics.experiments.linear.validity"),
+        cache_dir="results/linear/validity_map/cells",
+    log:
+        "logs/linear/validity_map/map.log",
+    benchmark:
+        "benchmarks/out/linear/validity_map/map.tsv"
+    threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/linear_validity_map.py"
+
+
+rule linear_validity_claims:
+    """Scorecard row L7: the rule of thumb for the closed form, fitted on part of the map, scored on the rest."""
+    input:
+        "results/linear/validity_map/map.csv",
+    output:
+        claims="results/claims/linear_validity.csv",
+        rule="results/linear/validity_map/rule.json",
+    params:
+        thresholds={k: config["linear"]["thresholds"][k] for k in ("r2", "validity_accuracy")},
+        holdout=VALIDITY["holdout"],
+    log:
+        "logs/linear/validity_map/claims.log",
+    benchmark:
+        "benchmarks/out/linear/validity_map/claims.tsv"
+    threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/linear_validity_claims.py"
+
+
+rule linear_validity_figure:
+    """Figure S3: heat maps of the validity map with threshold contours, the rule and the preset's settings."""
+    input:
+        table="results/linear/validity_map/map.csv",
+        rule="results/linear/validity_map/rule.json",
+    output:
+        pdf="figures/figS3_validity_map.pdf",
+        png=report("figures/figS3_validity_map.png", caption="../report/validity_map_figure.rst", category="Figures",
+                   subcategory="Linear transformer", labels={"figure": "figS3_validity_map"}),
+    params:
+        operating=operating_points(config["linear"]),
+        thresholds={k: config["linear"]["thresholds"][k] for k in ("r2", "fixed_point_rel", "escape_rel")},
+        grid={k: VALIDITY[k] for k in ("scale", "duration", "converged_rel")},
+    log:
+        "logs/figures/figS3_validity_map.log",
+    benchmark:
+        "benchmarks/out/figures/figS3_validity_map.tsv"
+    threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/linear_validity_figure.py"
+
+
+rule figS3:
+    input:
+        figure_paths("figS3_validity_map"),
+
+
+rule validity_map:
+    """The validity map sweep with its row L7 and figure S3."""
+    input:
+        "results/linear/validity_map/map.csv",
+        "results/claims/linear_validity.csv",
+        figure_paths("figS3_validity_map"),

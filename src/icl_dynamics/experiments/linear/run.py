@@ -18,7 +18,7 @@ import numpy as np
 from icl_dynamics.data.regression import RegressionTask, make_basis, make_spectrum, make_task_pool, pool_moments
 from icl_dynamics.measures.events import count_cliffs
 from icl_dynamics.theory import closed_form, exact_flow
-from icl_dynamics.experiments.linear.sgd import SGDSettings, initial_modes, run_sgd
+from icl_dynamics.experiments.linear.sgd import SGDRun, SGDSettings, initial_modes, run_sgd_batch, stack_seeds
 from icl_dynamics.training.schedules import log_spaced_steps
 
 
@@ -42,6 +42,21 @@ def used_settings(linear_cfg: dict) -> list[str]:
     return names
 
 
+# What a setting's SGD run and theory depend on besides its spectrum (``name`` and ``closed_form_regime``
+# only label it); and the thresholds ``compare`` reads.
+COMPUTATION_KEYS = ("d", "basis", "basis_seed", "N", "P", "lr", "batch", "steps", "init", "eps", "context_sampling",
+                    "eval_batch", "n_log", "n_lin")
+COMPARE_THRESHOLDS = ("eigen_rel_tol", "cliff_prominence", "cliff_min_drop", "cliff_smoothing")
+
+
+def computation_key(setting: dict) -> dict:
+    """What ``simulate``, ``theory`` and ``compare`` compute from a setting: its eigenvalues s (however the
+    spectrum is written: explicit (2, 1, 0.5, 0.25) equals geometric ratio 0.5, scale 2) and the values of
+    :data:`COMPUTATION_KEYS`. Two settings with equal keys give equal results on equal seeds."""
+    s = make_task(setting).s
+    return {"s": s.tolist(), **{k: setting[k] for k in COMPUTATION_KEYS}}
+
+
 def make_task(setting: dict) -> RegressionTask:
     spec = {k: v for k, v in setting["spectrum"].items() if k != "kind"}
     s = make_spectrum(setting["spectrum"]["kind"], setting["d"], **spec)
@@ -55,14 +70,30 @@ def logging_steps(setting: dict) -> list[int]:
 
 
 def simulate(setting: dict, seeds: list[int]) -> dict:
-    """SGD on the full model for all seeds; arrays as in ``training.linear_sgd.run_sgd`` plus s, U."""
-    task = make_task(setting)
-    sgd = SGDSettings(lr=setting["lr"], batch=setting["batch"], steps=setting["steps"], init=setting["init"],
-                      eps=setting["eps"], context_sampling=setting["context_sampling"],
-                      eval_batch=setting["eval_batch"])
-    result = run_sgd(task, sgd, seeds, logging_steps(setting), run_name=setting["name"])
-    result.update(s=task.s, U=task.U)
-    return result
+    """SGD on the full model for all seeds; arrays as in ``experiments.linear.sgd.run_sgd`` plus s, U."""
+    return simulate_batch([setting], seeds)[0]
+
+
+def simulate_batch(settings: list[dict], seeds: list[int]) -> list[dict]:
+    """:func:`simulate` for several settings at once: every setting x seed is one run of a single
+    ``experiments.linear.sgd.run_sgd_batch`` (the settings must share d, batch and eval_batch). Each
+    setting's result equals what :func:`simulate` returns for it alone."""
+    tasks = [make_task(setting) for setting in settings]
+    runs = [SGDRun(task, _sgd_settings(setting), seed, tuple(logging_steps(setting)), setting["name"])
+            for setting, task in zip(settings, tasks) for seed in seeds]
+    results = run_sgd_batch(runs)
+    out = []
+    for i, task in enumerate(tasks):
+        result = stack_seeds(results[i * len(seeds):(i + 1) * len(seeds)])
+        result.update(s=task.s, U=task.U)
+        out.append(result)
+    return out
+
+
+def _sgd_settings(setting: dict) -> SGDSettings:
+    return SGDSettings(lr=setting["lr"], batch=setting["batch"], steps=setting["steps"], init=setting["init"],
+                       eps=setting["eps"], context_sampling=setting["context_sampling"],
+                       eval_batch=setting["eval_batch"])
 
 
 def theory(setting: dict, seeds: list[int]) -> dict:

@@ -1,4 +1,5 @@
-"""Minibatch SGD on the full D x D linear transformer, several seeds batched in one process.
+"""Minibatch SGD on the full D x D linear transformer, many runs (seeds, and settings that share d and
+the batch size) batched in one process.
 
 Each step and seed draws ``batch`` sequences: a task index from the seed's pool of P tasks, a context
 (through its covariance S_xx, or as tokens) and a query. A = Z_ctx Z_ctx^T / N is applied to vectors
@@ -10,8 +11,9 @@ A = Z_ctx Z_ctx^T / N. Its gradients are written out (float64, no autograd):
     dL/dW_Q[:, :d] = mean_b (A_b W_P[d:, :]^T e_b) x_{q,b}^T
 
 and every other block has zero gradient. The update is W <- W - lr dL/dW, so the mean flow runs in
-t = lr x step (``theory.closed_form``). Seeds are stacked on a leading axis; each seed has its own
-random generator, so a seed's run does not depend on which other seeds share the batch.
+t = lr x step (``theory.closed_form``). Runs (:class:`SGDRun`: one seed of one setting) are stacked on a
+leading axis (:func:`run_sgd_batch`); each has its own random generators, so a run's result does not
+depend on which other runs share the batch. :func:`run_sgd` is the batch of one setting's seeds.
 """
 
 from __future__ import annotations
@@ -112,6 +114,21 @@ def loss_and_grads(W_P: np.ndarray, W_Q: np.ndarray, S_xx: np.ndarray, W: np.nda
     return loss, g_Py, g_Qx
 
 
+@dataclass(frozen=True)
+class SGDRun:
+    """One seed of one setting, the unit that :func:`run_sgd_batch` stacks: its task, hyperparameters,
+    seed, logging steps and the name its errors give (the setting's or the validity-map cell's)."""
+
+    task: RegressionTask
+    settings: SGDSettings
+    seed: int
+    log_steps: tuple[int, ...]
+    name: str = "linear"
+
+
+LOGGED = ("modes", "modes_total", "loss", "p1_norm", "q2_norm", "p2_norm", "q1_norm", "conserved", "p2q1")
+
+
 def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_steps: list[int],
             run_name: str = "linear") -> dict:
     """Train one setting for all ``seeds`` at once; return the logged series.
@@ -123,59 +140,110 @@ def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_s
       p1_norm, q2_norm, p2_norm, q1_norm (T, S) Frobenius norms, conserved (T, S) =
       ||W_P||_F^2 - ||W_Q||_F^2, p2q1 (T, S, d, d), pool_m (S, d), W_P, W_Q (S, D, D) final.
     Raises DivergenceError naming the run, step and learning rate if the loss becomes non-finite or
-    exceeds ``divergence_factor`` times its initial value.
+    exceeds ``divergence_factor`` times its initial value. One setting of :func:`run_sgd_batch`.
     """
-    log_steps = sorted(set(int(s) for s in log_steps))
-    if log_steps[-1] > settings.steps:
-        raise ValueError(f"log step {log_steps[-1]} beyond steps = {settings.steps}")
-    pools = [make_task_pool(task.P, task.d, seed) for seed in seeds]
-    rngs = [np.random.default_rng([seed, 3]) for seed in seeds]
-    eval_rngs = [np.random.default_rng([seed, 4]) for seed in seeds]
-    held_out = [sample_batch(task, pool, r, settings.eval_batch, settings.context_sampling)
-                for pool, r in zip(pools, eval_rngs)]
-    held_out = tuple(np.stack(parts) for parts in zip(*held_out))
+    runs = [SGDRun(task, settings, seed, tuple(log_steps), run_name) for seed in seeds]
+    return stack_seeds(run_sgd_batch(runs))
 
-    inits = [initial_weights(task, settings.init, settings.eps, seed) for seed in seeds]
+
+def stack_seeds(results: list[dict]) -> dict:
+    """The per-run results of one setting's seeds (:func:`run_sgd_batch`, same logging steps) as
+    :func:`run_sgd` returns them: seeds on axis 1 of the logged series, axis 0 of the others."""
+    out = {k: np.stack([r[k] for r in results], axis=1) for k in LOGGED}
+    out.update({k: np.stack([r[k] for r in results]) for k in ("pool_m", "W_P", "W_Q", "seed")})
+    out["seeds"] = out.pop("seed")
+    out["steps"] = results[0]["steps"]
+    return out
+
+
+def run_sgd_batch(runs: list[SGDRun]) -> list[dict]:
+    """Minibatch SGD for many runs (settings x seeds) stacked on one leading axis; one result per run.
+
+    Runs may differ in task (spectrum, basis, N, P), learning rate, init, number of steps and logging
+    steps; they must share d, ``batch`` and ``eval_batch``, the shapes that are stacked. Each run draws
+    from its own generators (``[seed, 3]`` for training batches, ``[seed, 4]`` for its held-out batch) in
+    the same order as it would alone, so a run's result does not depend on which runs share the batch.
+    Runs are ordered by their number of steps (longest first), so the runs still training are always a
+    leading slice of the stack; a run leaves it when its steps are done.
+
+    Each result holds steps (T,) and, per logged step, modes, modes_total (T, d), loss, the block norms
+    and conserved (T,), p2q1 (T, d, d) (as in :func:`run_sgd`), and pool_m (d,), the final W_P, W_Q
+    (D, D) and seed.
+    """
+    shapes = {(run.task.d, run.settings.batch, run.settings.eval_batch) for run in runs}
+    if len(shapes) != 1:
+        raise ValueError(f"runs batched together must share d, batch and eval_batch; got {sorted(shapes)}")
+    order = sorted(range(len(runs)), key=lambda i: -runs[i].settings.steps)  # stable: ties keep their order
+    runs = [runs[i] for i in order]
+    for run in runs:
+        if max(run.log_steps) > run.settings.steps:
+            raise ValueError(f"run {run.name!r}: log step {max(run.log_steps)} beyond steps = {run.settings.steps}")
+    d, batch = runs[0].task.d, runs[0].settings.batch
+    pools = [make_task_pool(run.task.P, d, run.seed) for run in runs]
+    rngs = [np.random.default_rng([run.seed, 3]) for run in runs]
+    held_out = [sample_batch(run.task, pool, np.random.default_rng([run.seed, 4]), run.settings.eval_batch,
+                             run.settings.context_sampling) for run, pool in zip(runs, pools)]
+    held_out = tuple(np.stack(parts) for parts in zip(*held_out))
+    inits = [initial_weights(run.task, run.settings.init, run.settings.eps, run.seed) for run in runs]
     W_P = np.stack([w[0] for w in inits])
     W_Q = np.stack([w[1] for w in inits])
-    d = task.d
+    lr = np.array([run.settings.lr for run in runs])[:, None, None]
+    steps = np.array([run.settings.steps for run in runs])
+    logging_at: dict[int, list[int]] = {}
+    for i, run in enumerate(runs):
+        for step in sorted(set(int(s) for s in run.log_steps)):
+            logging_at.setdefault(step, []).append(i)
 
-    out = {k: [] for k in ("modes", "modes_total", "loss", "p1_norm", "q2_norm", "p2_norm", "q1_norm", "conserved", "p2q1")}
-    initial_loss = None
-    log_set = set(log_steps)
-    for step in range(settings.steps + 1):
-        if step in log_set:
-            loss_eval = loss_and_grads(W_P, W_Q, *held_out)[0]
-            if initial_loss is None:
-                initial_loss = loss_eval
-            p1, p2, q1, q2 = split_blocks(W_P, W_Q)
-            out["modes"].append(learned_mode_strengths(W_P, W_Q, task.U))
-            out["modes_total"].append(np.einsum("ia,...ij,ja->...a", task.U, p2 @ q1 + p1 @ q2, task.U))
-            out["loss"].append(loss_eval)
-            for name, block in (("p1_norm", p1), ("q2_norm", q2), ("p2_norm", p2), ("q1_norm", q1)):
-                out[name].append(np.linalg.norm(block, axis=(-2, -1)))
-            out["conserved"].append(np.sum(W_P**2, axis=(-2, -1)) - np.sum(W_Q**2, axis=(-2, -1)))
-            out["p2q1"].append(p2 @ q1)
-            bad = ~np.isfinite(loss_eval) | (loss_eval > settings.divergence_factor * initial_loss)
-            if np.any(bad):
-                raise DivergenceError(
-                    f"run {run_name!r} diverged at step {step} with learning rate {settings.lr}: held-out loss "
-                    f"{loss_eval[bad][0]:.3g} (initial {initial_loss[bad][0]:.3g}) for seed {np.array(seeds)[bad][0]}")
-        if step == settings.steps:
+    logs = [{k: [] for k in LOGGED} for _ in runs]
+    initial_loss = np.full(len(runs), np.nan)
+    for step in range(int(steps.max()) + 1):
+        if step in logging_at:
+            _log(step, logging_at[step], runs, W_P, W_Q, held_out, logs, initial_loss)
+        active = int(np.sum(steps > step))  # runs still training: a leading slice (longest first)
+        if active == 0:
             break
         if step % DRAW_CHUNK == 0:
-            chunk = [sample_batch(task, pool, r, settings.batch * DRAW_CHUNK, settings.context_sampling)
-                     for pool, r in zip(pools, rngs)]
-            chunk = [np.stack(parts).reshape((len(seeds), DRAW_CHUNK, settings.batch) + parts[0].shape[1:])
+            chunk = [sample_batch(run.task, pool, r, batch * DRAW_CHUNK, run.settings.context_sampling)
+                     for run, pool, r in zip(runs[:active], pools, rngs)]
+            chunk = [np.stack(parts).reshape((active, DRAW_CHUNK, batch) + parts[0].shape[1:])
                      for parts in zip(*chunk)]
-        loss, g_Py, g_Qx = loss_and_grads(W_P, W_Q, *(part[:, step % DRAW_CHUNK] for part in chunk))
+        loss, g_Py, g_Qx = loss_and_grads(W_P[:active], W_Q[:active],
+                                          *(part[:active, step % DRAW_CHUNK] for part in chunk))
         if not np.all(np.isfinite(loss)):
-            raise DivergenceError(f"run {run_name!r} diverged at step {step} with learning rate {settings.lr}: "
-                                  f"training loss {loss}")
-        W_P[:, d:, :] -= settings.lr * g_Py
-        W_Q[:, :, :d] -= settings.lr * g_Qx
+            bad = runs[int(np.argmin(np.isfinite(loss)))]
+            raise DivergenceError(f"run {bad.name!r} diverged at step {step} with learning rate {bad.settings.lr}: "
+                                  f"training loss {loss[np.argmin(np.isfinite(loss))]} for seed {bad.seed}")
+        W_P[:active, d:, :] -= lr[:active] * g_Py
+        W_Q[:active, :, :d] -= lr[:active] * g_Qx
 
-    result = {k: np.stack(v) for k, v in out.items()}
-    result.update(steps=np.array(log_steps), pool_m=np.stack([pool_moments(p) for p in pools]),
-                  W_P=W_P, W_Q=W_Q, seeds=np.array(seeds))
-    return result
+    results = [None] * len(runs)
+    for i, (run, pool, log) in enumerate(zip(runs, pools, logs)):
+        result = {k: np.stack(v) for k, v in log.items()}
+        result.update(steps=np.array(sorted(set(int(s) for s in run.log_steps))), pool_m=pool_moments(pool),
+                      W_P=W_P[i], W_Q=W_Q[i], seed=np.array(run.seed))
+        results[order[i]] = result
+    return results
+
+
+def _log(step, which, runs, W_P, W_Q, held_out, logs, initial_loss) -> None:
+    """Append the logged quantities of runs ``which`` at ``step``; raise DivergenceError for a run whose
+    held-out loss is non-finite or above ``divergence_factor`` times its first logged value."""
+    idx = np.array(which)
+    loss_eval = loss_and_grads(W_P[idx], W_Q[idx], *(part[idx] for part in held_out))[0]
+    first = np.isnan(initial_loss[idx])
+    initial_loss[idx[first]] = loss_eval[first]
+    for j, i in enumerate(which):
+        run, log = runs[i], logs[i]
+        if not np.isfinite(loss_eval[j]) or loss_eval[j] > run.settings.divergence_factor * initial_loss[i]:
+            raise DivergenceError(
+                f"run {run.name!r} diverged at step {step} with learning rate {run.settings.lr}: held-out loss "
+                f"{loss_eval[j]:.3g} (initial {initial_loss[i]:.3g}) for seed {run.seed}")
+        p1, p2, q1, q2 = split_blocks(W_P[i], W_Q[i])
+        U = run.task.U
+        log["modes"].append(learned_mode_strengths(W_P[i], W_Q[i], U))
+        log["modes_total"].append(np.einsum("ia,ij,ja->a", U, p2 @ q1 + p1 @ q2, U))
+        log["loss"].append(loss_eval[j])
+        for name, block in (("p1_norm", p1), ("q2_norm", q2), ("p2_norm", p2), ("q1_norm", q1)):
+            log[name].append(np.linalg.norm(block, axis=(-2, -1)))
+        log["conserved"].append(np.sum(W_P[i] ** 2) - np.sum(W_Q[i] ** 2))
+        log["p2q1"].append(p2 @ q1)

@@ -1,0 +1,176 @@
+"""The validity map (experiments.linear.validity), row L7 and figure S3: cells equal to a setting give that
+setting's numbers, the per-cell cache, and the rule of thumb against known answers."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from icl_dynamics.config import ConfigError, load_config, validate
+from icl_dynamics.experiments.linear.claims import validity_row
+from icl_dynamics.experiments.linear.figures import figS3
+from icl_dynamics.experiments.linear.checks import check_config
+from icl_dynamics.experiments.linear.run import (compare, computation_key, resolve_setting, simulate,
+                                                theory)
+from icl_dynamics.experiments.linear.validity import (anisotropy, cell_measures, cell_name, fit_threshold, grid_cells,
+                                                      held_out, map_table, operating_points, rule_of_thumb,
+                                                      rule_statistic, run_cells, wide_cells)
+
+from conftest import REPO
+
+
+@pytest.fixture()
+def small_linear():
+    """The paper preset's linear section, shrunk: a 2 x 2 grid whose cell N30_ratio0.5_lr0.02 is setting
+    aniso_N30 (400 steps: half a slowest timescale, s_min = 0.25, at lr 0.02)."""
+    lin = copy.deepcopy(load_config(REPO / "config/config.yaml")["linear"])
+    lin["seeds"] = [0, 1]
+    lin["defaults"].update(batch=16, eval_batch=32, n_log=8, n_lin=8, steps=400)
+    lin["validity_map"] = {"N": [10, 30], "ratio": [0.5, 1.0], "lr": [0.02], "duration": 0.5}
+    return validate(lin, "linear", prefix="linear")
+
+
+def test_grid_cells_are_settings(small_linear):
+    cells = grid_cells(small_linear)
+    assert [c["name"] for c in cells] == ["N10_ratio0.5_lr0.02", "N30_ratio0.5_lr0.02", "N10_ratio1_lr0.02",
+                                          "N30_ratio1_lr0.02"]
+    assert [c["steps"] for c in cells] == [400, 400, 6, 6]  # 0.5 / (0.02 s_min^2), s_min = 0.25 and 2
+    assert computation_key(cells[1]) == computation_key(resolve_setting(small_linear, "aniso_N30"))
+    assert computation_key(cells[0]) != computation_key(resolve_setting(small_linear, "aniso_N10"))  # lr, steps
+    assert operating_points(small_linear) == {"N30_ratio0.5_lr0.02": "aniso_N30"}
+    assert cell_name(300, 0.75, 0.04) == "N300_ratio0.75_lr0.04"
+
+
+def test_paper_grid_holds_aniso_N10_and_enough_cells():
+    for files, points in ((["config/config.yaml"], {"N10_ratio0.5_lr0.01": "aniso_N10"}),
+                          (["config/config.yaml", "config/quick.yaml"],
+                           {"N30_ratio0.5_lr0.02": "aniso_N30", "N300_ratio0.5_lr0.02": "aniso_N300"})):
+        lin = validate(load_config(*(REPO / f for f in files))["linear"], "linear")
+        assert operating_points(lin) == points
+    assert len(grid_cells(lin)) == 9
+    assert len(grid_cells(validate(load_config(REPO / "config/config.yaml")["linear"], "linear"))) >= 60
+
+
+def test_cells_at_settings_reproduce_the_setting_and_are_cached(small_linear, tmp_path):
+    """The batched map's cell N30_ratio0.5_lr0.02 gives aniso_N30's comparison exactly; a second run reads
+    every cell back, and a wider grid computes only its new cells."""
+    seeds, thr = small_linear["seeds"], small_linear["thresholds"]
+    messages = []
+    comps = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="c", log=messages.append)
+    setting = resolve_setting(small_linear, "aniso_N30")
+    expected = compare(setting, simulate(setting, seeds), theory(setting, seeds), thr)
+    got = dict(comps[1], setting="aniso_N30")
+    np.testing.assert_equal(got, expected)
+    assert messages[0] == "0 of 4 cells cached; computing 4"
+
+    messages.clear()
+    again = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="c", log=messages.append)
+    np.testing.assert_equal(again, comps)
+    assert messages == ["4 of 4 cells cached; computing 0"]
+    wider = copy.deepcopy(small_linear)
+    wider["validity_map"]["N"] = [10, 30, 100]
+    messages.clear()
+    run_cells(grid_cells(wider), seeds, thr, tmp_path, code="c", log=messages.append)
+    assert messages[0] == "4 of 6 cells cached; computing 2"
+    assert "N100_ratio0.5_lr0.02, N100_ratio1_lr0.02" in messages[1]
+    messages.clear()
+    run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="changed", log=messages.append)
+    assert messages[0] == "0 of 4 cells cached; computing 4"  # other code: nothing reused
+
+
+def test_grid_with_N_below_d_is_refused(small_linear):
+    small_linear["validity_map"]["N"] = [3, 10]
+    with pytest.raises(ConfigError, match=r"'linear.validity_map.N' holds N = 3 < d = 4"):
+        check_config(small_linear)
+
+
+def test_cell_measures_report_fixed_points_only_when_converged():
+    comp = {"exact_at_end": [1.0, 2.0], "fp_exact": [1.0, 2.01], "r2_closed": [0.9, 0.5], "r2_exact": [0.99, 0.999],
+            "fp_rel_closed": [0.1, 0.3], "fp_rel_exact": [0.01, 0.02], "half_rel_closed": [0.2, None],
+            "half_rel_exact": [0.05, 0.01]}
+    out = cell_measures(comp, converged_rel=0.01)
+    assert out["converged"]
+    assert out["closed"] == {"worst_r2": 0.5, "fixed_point_rel": 0.3,
+                             "half_rise_rel": pytest.approx(np.nan, nan_ok=True)}
+    assert out["exact"] == {"worst_r2": 0.99, "fixed_point_rel": 0.02, "half_rise_rel": 0.05}
+    out = cell_measures(comp, converged_rel=0.001)  # 2.0 is 0.5% from 2.01
+    assert not out["converged"] and np.isnan(out["closed"]["fixed_point_rel"]) and out["closed"]["worst_r2"] == 0.5
+
+
+def test_anisotropy_and_rule_statistic():
+    assert anisotropy([2.0, 1.0, 0.5, 0.25]) == 11.0  # (1.75 + 0.75 + 0.25) / 0.25
+    assert anisotropy([1.0, 1.0]) == 0.0
+    np.testing.assert_array_equal(rule_statistic([30, 300, 10], [11.0, 11.0, 0.0]), [30 / 11, 300 / 11, np.inf])
+
+
+def test_fit_threshold_known_answers():
+    assert fit_threshold([1, 2, 4, 8], [False, False, True, True]) == pytest.approx(np.sqrt(8))
+    assert fit_threshold([1, 2, 4, 8], [True] * 4) == 0.5               # below everything
+    assert fit_threshold([1, 2, 4, 8], [False] * 4) == 16.0              # above everything
+    # no threshold separates x = 2 passing from x = 4 failing: sqrt(2) and sqrt(32) both misclassify one
+    # cell (sqrt(8) two); of the tied candidates the lower middle one is taken
+    assert fit_threshold([1, 2, 4, 8], [False, True, False, True]) == pytest.approx(np.sqrt(2))
+    assert fit_threshold([np.inf, np.inf], [True, True]) == 0.0
+
+
+def _synthetic_table(c_true=3.0, flip=()):
+    """A 4 N x 3 ratio x 2 lr map whose closed form passes exactly where N >= c_true x anisotropy, except
+    the cells in ``flip``."""
+    rows = []
+    for lr in (0.01, 0.02):
+        for ratio in (0.5, 0.8, 1.0):
+            s = 2 * ratio ** np.arange(4)
+            for N in (5, 10, 30, 100):
+                name = cell_name(N, ratio, lr)
+                ok = (N >= c_true * anisotropy(s)) != (name in flip)
+                comp = {"s": s.tolist(), "exact_at_end": [1.0] * 4, "fp_exact": [1.0] * 4,
+                        "r2_closed": [0.999 if ok else 0.9] * 4, "r2_exact": [0.999] * 4, "fp_rel_closed": [0.0] * 4,
+                        "fp_rel_exact": [0.0] * 4, "half_rel_closed": [0.0] * 4, "half_rel_exact": [0.0] * 4}
+                rows.append(({"name": name, "steps": 10, "grid": {"N": N, "ratio": ratio, "lr": lr}}, comp))
+    return map_table([r[0] for r in rows], [r[1] for r in rows], converged_rel=0.01)
+
+
+def test_rule_of_thumb_recovers_a_known_boundary():
+    table = _synthetic_table()
+    cells = wide_cells(table)
+    assert len(cells) == 24 and set(cells.columns) >= {"worst_r2_closed", "fixed_point_rel_exact", "anisotropy"}
+    rule = rule_of_thumb(table, 0.99, "checkerboard")
+    # anisotropies 11 (ratio 0.5), 1.77 (0.8), 0 (1.0): the fitted c separates every cell
+    x = rule_statistic(cells["N"], cells["anisotropy"])
+    passed = cells["worst_r2_closed"] >= 0.99
+    assert x[~passed.to_numpy()].max() < rule["c"] <= x[passed.to_numpy() & np.isfinite(x)].min()
+    assert rule["held_out"]["accuracy"] == 1.0 and rule["fit"]["accuracy"] == 1.0
+    assert rule["fit"]["n"] == rule["held_out"]["n"] == 12
+    assert rule["closed_pass"] == int(passed.sum()) and rule["exact_pass"] == 24
+    flipped = rule_of_thumb(_synthetic_table(flip=("N100_ratio0.5_lr0.01",)), 0.99, "checkerboard")
+    # index sum of N100 (3), ratio 0.5 (0), lr 0.01 (0) is odd: held out, so c is unchanged and one is wrong
+    assert flipped["c"] == rule["c"]
+    assert flipped["held_out"]["correct"] == 11 and flipped["misclassified"][0]["cell"] == "N100_ratio0.5_lr0.01"
+
+
+def test_held_out_splits():
+    cells = pd.DataFrame({"N": [5, 10, 5, 10], "ratio": [0.5, 0.5, 1.0, 1.0], "lr": [0.02] * 4})
+    np.testing.assert_array_equal(held_out(cells, "checkerboard"), [False, True, True, False])
+    np.testing.assert_array_equal(held_out(cells, "alternate_N"), [False, True, False, True])
+    with pytest.raises(ValueError, match="unknown holdout"):
+        held_out(cells, "random")
+
+
+@pytest.mark.parametrize("flip,verdict", [((), "reproduced"),
+                                          (("N100_ratio0.5_lr0.01", "N10_ratio1_lr0.01"), "partial")])
+def test_validity_row(flip, verdict):
+    rule = rule_of_thumb(_synthetic_table(flip=flip), 0.99, "checkerboard")
+    row = validity_row(rule, {"validity_accuracy": 0.9})
+    assert (row.claim, row.experiment, row.verdict) == ("L7", "linear_transformer_validity", verdict)
+    assert row.value == rule["held_out"]["accuracy"]
+    assert f"N >= {rule['c']:.3g} x sum_a (s_a - s_min) / s_min" in row.note
+
+
+def test_figure_S3_renders(tmp_path):
+    table = _synthetic_table(flip=("N10_ratio0.8_lr0.02",))
+    rule = rule_of_thumb(table, 0.99, "checkerboard")
+    thr = {"r2": 0.99, "fixed_point_rel": 0.02, "escape_rel": 0.15}
+    grid = {"scale": 2.0, "duration": 20.0, "converged_rel": 0.01}
+    figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid, tmp_path / "s3.pdf", tmp_path / "s3.png")
+    assert (tmp_path / "s3.png").stat().st_size > 10_000
