@@ -1,4 +1,4 @@
-"""Known-answer tests of the linear model's p2 q1 measures (measures.linear_runs), row M1
+"""Known-answer tests of the linear model's p2 q1 measures (experiments.linear.measures), row M1
 (claims.linear_measures) and figure S1."""
 
 import numpy as np

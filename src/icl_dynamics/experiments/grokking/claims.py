@@ -28,7 +28,7 @@ def _event(events: pd.DataFrame, name: str) -> pd.Series:
 
 
 def grokking_rows(events: pd.DataFrame, thresholds: dict) -> list[ClaimRow]:
-    """The G1 and G2 rows from the events table of ``measures.grokking_runs.grokking_events``."""
+    """The G1 and G2 rows from the events table of ``experiments.grokking.measures.grokking_events``."""
     mem, grok = _event(events, "memorisation"), _event(events, "grokking")
     stab = events[events.event == "OV_stabilisation"].set_index("seed")
     qk = _event(events, "QK_stabilisation")

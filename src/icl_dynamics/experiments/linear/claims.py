@@ -1,5 +1,5 @@
 """Scorecard rows L1-L6 for the linear transformer, computed from the per-setting comparisons
-(``linear_experiment.compare``); row M1 from the measures of p2 q1; row L7 from the validity map.
+(``experiments.linear.run.compare``); row M1 from the measures of p2 q1; row L7 from the validity map.
 Thresholds come from ``linear.thresholds`` in the config."""
 
 from __future__ import annotations
