@@ -3,6 +3,8 @@
 import pandas as pd
 import pytest
 
+from icl_dynamics.config import load_config, validate
+from icl_dynamics.experiments import claim_ids
 from icl_dynamics.scorecard import COLUMNS, VERDICTS
 
 from conftest import REPO, copy_workflow, run_snakemake
@@ -13,6 +15,21 @@ FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS
                 "figS3_validity_map", "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance",
                 "figS2_model_family_ablation", "fig7_grokking"]
 CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
+
+
+def validate_preset(*names: str) -> dict:
+    """The validated config of ``config/<name>`` files, later ones overriding earlier ones."""
+    config = load_config(*(REPO / "config" / name for name in names))
+    for section in ("linear", "measures", "attention", "grokking"):
+        validate(config[section], section, prefix=section)
+    return config
+
+
+@pytest.mark.parametrize("names", [["config.yaml"], ["config.yaml", "quick.yaml"]])
+def test_claim_ids_name_every_row_of_both_presets(names):
+    """The rows a preset's scorecard must hold (the quick end-to-end run checks them against a real one)."""
+    ids = claim_ids(validate_preset(*names))
+    assert set(ids) == CLAIMS and len(ids) == len(CLAIMS)
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
@@ -107,7 +124,7 @@ def test_quick_preset_end_to_end(tmp_path_factory):
             assert (work / "figures" / f"{stem}.{ext}").stat().st_size > 10_000
     claims = pd.read_csv(work / "results/claims.csv")
     assert list(claims.columns) == COLUMNS
-    assert set(claims["claim"]) == CLAIMS
+    assert list(claims["claim"]) == claim_ids(validate_preset("config.yaml", "quick.yaml"))
     assert claims["verdict"].isin(VERDICTS).all()
     assert claims["note"].str.len().min() > 20
     again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")

@@ -39,6 +39,12 @@ from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 EXPERIMENT = "attention"
 
 
+def claim_ids(section: dict) -> list[str]:
+    """The scorecard rows the attention experiment writes: N1-N3 of the main family and N1-<family> of
+    each ablation in ``attention.ablations``."""
+    return ["N1", *(f"N1-{family}" for family in section["ablations"]), "N2", "N3"]
+
+
 def reference_window(windows: pd.DataFrame) -> tuple[float, float]:
     """Median (start, end) of the detected windows of the 2+ layer runs; NaNs when there is none."""
     deep = windows[(windows["layers"] >= 2) & windows["detected"].astype(bool)]

@@ -14,6 +14,12 @@ EXPERIMENT = "linear_transformer"
 MEASURES_EXPERIMENT = "linear_transformer_measures"
 
 
+def claim_ids(section: dict) -> list[str]:
+    """The scorecard rows the linear experiment writes: L1-L6 (comparisons), M1 (measures of p2 q1), L7
+    (validity map)."""
+    return ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1"]
+
+
 def _aligned(comps: dict) -> dict:
     """Settings from the aligned balanced init: the only ones either theory describes (from a random
     init the p1 S_xy q2 path learns alongside p2 S_yx q1, which neither theory models)."""
