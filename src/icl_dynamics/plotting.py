@@ -36,6 +36,13 @@ def save_figure(fig, pdf_path: str | Path, png_path: str | Path) -> None:
     plt.close(fig)
 
 
+def legend_below(fig, ax) -> None:
+    """One legend for the whole figure, in one row below its panels (outside every axis, so it covers no
+    curve), from the labelled artists of ``ax``. Needs a figure made with ``layout="constrained"``."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
+
+
 def band(ax, x, values, color, label=None, alpha=0.25, lw=1.5, ls="-"):
     """Plot the mean over axis 0 of ``values`` (seeds x points) with a min-max band."""
     import numpy as np

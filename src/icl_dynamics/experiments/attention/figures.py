@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.plotting import band, mode_colors, plt, save_figure
+from icl_dynamics.plotting import band, legend_below, mode_colors, plt, save_figure
 
 
 def _depths(tables: dict) -> list[int]:
@@ -81,7 +81,7 @@ def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
             seed_lines = ax.plot(steps, values.T, color=color, lw=0.6, alpha=0.5)
             seed_lines[0].set_label("each seed")
             _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0, last_row=row == 1)
-    axes[0, 0].legend(loc="lower left")
+    legend_below(fig, axes[0, 0])
     fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
     save_figure(fig, pdf_path, png_path)
 
@@ -100,7 +100,7 @@ def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str
                 band(ax, steps, values, color=colors[layer], label=f"layer {layer + 1}")
             _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0,
                          last_row=row == len(rows) - 1)
-        axes[0, col].legend(loc="best")
+    legend_below(fig, axes[0, -1])  # the deepest model's panel names every layer
     fig.suptitle(title + "\n(mean over heads and seeds, band: min-max)")
     save_figure(fig, pdf_path, png_path)
 
@@ -146,7 +146,7 @@ def figS2(families: dict[str, tuple[pd.DataFrame, pd.DataFrame]], models: dict[s
         ax.set_xlabel("training step")
         ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
     axes[0, 0].set_ylabel("ICL score (nats)\nloss late - loss early")
-    axes[0, 0].legend(loc="lower left", fontsize=6)
+    legend_below(fig, axes[0, 0])
     fig.suptitle("Fig. S2: ICL score of each model family\n(mean, min-max band and each seed; shaded: median "
                  "detected window)")
     save_figure(fig, pdf_path, png_path)
