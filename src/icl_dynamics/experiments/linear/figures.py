@@ -382,17 +382,23 @@ MAP_ROWS = {  # measure: (colour-bar label, threshold key in linear.thresholds, 
 
 
 def _map_panel(ax, values: np.ndarray, annot: np.ndarray, norm, cmap, level: float):
-    """One heat map (rows: s_min/s_max, largest first; columns: N) with its threshold contour."""
+    """One heat map (rows: s_min/s_max, largest first; columns: N) with its threshold drawn on the cell
+    edges that separate a passing cell (value <= ``level``) from a failing neighbour; cells without a value
+    get no edge. (An interpolated contour would cut through cells whose value is a single run's.)"""
     import seaborn as sns
 
     sns.heatmap(values, ax=ax, cmap=cmap, norm=norm, cbar=False, annot=annot, fmt="", annot_kws={"fontsize": 6},
                 linewidths=0.5, linecolor="white", square=False)
     ax.set_facecolor("0.85")
+    defined = np.isfinite(values)
+    passed = defined & (np.where(defined, values, np.inf) <= level)
     ny, nx = values.shape
-    if nx > 1 and ny > 1 and np.isfinite(values).sum() >= 4:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ax.contour(np.arange(nx) + 0.5, np.arange(ny) + 0.5, np.log10(values), levels=[np.log10(level)],
-                       colors="C0", linewidths=2, linestyles="solid")
+    for i in range(ny):
+        for j in range(nx):
+            if j + 1 < nx and defined[i, j] and defined[i, j + 1] and passed[i, j] != passed[i, j + 1]:
+                ax.plot([j + 1, j + 1], [i, i + 1], color="C0", lw=2.5, solid_capstyle="butt")
+            if i + 1 < ny and defined[i, j] and defined[i + 1, j] and passed[i, j] != passed[i + 1, j]:
+                ax.plot([j, j + 1], [i + 1, i + 1], color="C0", lw=2.5, solid_capstyle="butt")
 
 
 def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict, pdf, png) -> None:
@@ -455,8 +461,9 @@ def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict, pdf, png) -
         bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes[row, :], shrink=0.9, pad=0.01)
         bar.set_label(label, fontsize=7)
         bar.ax.axhline(level, color="C0", lw=1.8)
-    contours = [label.format(thr[key]) for _, key, label in MAP_ROWS.values()]
-    handles = [Line2D([], [], color="C0", lw=2, label="threshold contour: " + ", ".join(contours)),
+    thresholds = [label.format(thr[key]) for _, key, label in MAP_ROWS.values()]
+    handles = [Line2D([], [], color="C0", lw=2,
+                      label=f"threshold ({', '.join(thresholds)}): edge between a passing and a failing cell"),
                Line2D([], [], color="C2", ls="--", lw=2,
                       label=f"rule of thumb (closed-form R$^2$ panels): the closed form passes right of the line, N >= "
                             f"{rule['c']:.3g} " + "$\\sum_a (s_a - s_{min})/s_{min}$"),
