@@ -14,7 +14,7 @@ from icl_dynamics.experiments.linear.checks import check_config
 from icl_dynamics.experiments.linear.run import (compare, computation_key, resolve_setting, simulate,
                                                 theory)
 from icl_dynamics.experiments.linear.validity import (anisotropy, cell_measures, cell_name, fit_threshold, grid_cells,
-                                                      held_out, map_table, operating_points, rule_of_thumb,
+                                                      held_out, map_table, merge_parts, operating_points, rule_of_thumb,
                                                       rule_statistic, run_cells, wide_cells)
 
 from conftest import REPO
@@ -129,6 +129,18 @@ def _synthetic_table(c_true=3.0, flip=()):
                         "fp_rel_exact": [0.0] * 4, "half_rel_closed": [0.0] * 4, "half_rel_exact": [0.0] * 4}
                 rows.append(({"name": name, "steps": 10, "grid": {"N": N, "ratio": ratio, "lr": lr}}, comp))
     return map_table([r[0] for r in rows], [r[1] for r in rows], converged_rel=0.01)
+
+
+def test_merge_parts_restores_the_grid_order():
+    """The workflow's per-N tables, in any order, merge to the table of the whole grid."""
+    table = _synthetic_table()
+    cells = list(table["cell"].drop_duplicates())
+    parts = [table[table["N"] == N] for N in sorted(table["N"].unique(), reverse=True)]
+    pd.testing.assert_frame_equal(merge_parts(parts, cells), table)
+    with pytest.raises(ValueError, match="missing: N5_ratio0.5_lr0.01"):
+        merge_parts(parts[:-1], cells)
+    with pytest.raises(ValueError, match="in more than one part: N100_ratio0.5_lr0.01"):
+        merge_parts(parts + parts[:1], cells)
 
 
 def test_rule_of_thumb_recovers_a_known_boundary():

@@ -217,21 +217,44 @@ rule figS1:
         figure_paths("figS1_linear_measures"),
 
 
-rule linear_validity_map:
-    """Validity map: every cell of linear.validity_map (a setting: N, geometric spectrum, lr) simulated,
-    integrated and compared as a setting is, all cells x seeds batched in one SGD run; one long table.
-    Each cell's comparison is cached in results/linear/validity_map/cells/<cell>.json, not an output:
-    the job reruns when the grid changes, but computes only cells whose cached key (their computation,
-    seeds, compare thresholds, code) is new."""
+rule linear_validity_cells:
+    """Validity map, one context length: every cell of linear.validity_map with this N (a setting: N,
+    geometric spectrum, lr) simulated, integrated and compared as a setting is, its cells x seeds batched in
+    SGD runs; one long table. One job per N, so that a many-core machine or a cluster computes the map's
+    columns at once (cells of equal N cost the same at every N: the Wishart draw does not grow with N).
+    Each cell's comparison is cached in results/linear/validity_map/cells/<cell>.json, not an output: the
+    job reruns when its cells change, but computes only cells whose cached key (their computation, seeds,
+    compare thresholds, code) is new."""
     output:
-        "results/linear/validity_map/map.csv",
+        "results/linear/validity_map/N{N}.csv",
+    wildcard_constraints:
+        N=r"\d+",
     params:
-        cells=VALIDITY_CELLS,
+        cells=lambda wc: [cell for cell in VALIDITY_CELLS if cell["N"] == int(wc.N)],
         seeds=LINEAR_SEEDS,
         thresholds={k: config["linear"]["thresholds"][k] for k in COMPARE_THRESHOLDS},
         converged_rel=VALIDITY["converged_rel"],
         code=code_fingerprint("icl_dynamics.experiments.linear.validity"),
         cache_dir="results/linear/validity_map/cells",
+    log:
+        "logs/linear/validity_map/N{N}.log",
+    benchmark:
+        "benchmarks/out/linear/validity_map/N{N}.tsv"
+    threads: 1
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/linear_validity_cells.py"
+
+
+rule linear_validity_map:
+    """The validity map's long table: the per-N tables as one, rows in the grid's cell order."""
+    input:
+        expand("results/linear/validity_map/N{N}.csv", N=VALIDITY["N"]),
+    output:
+        "results/linear/validity_map/map.csv",
+    params:
+        cells=[cell["name"] for cell in VALIDITY_CELLS],
     log:
         "logs/linear/validity_map/map.log",
     benchmark:
@@ -265,7 +288,7 @@ rule linear_validity_claims:
 
 
 rule linear_validity_figure:
-    """Figure S3: heat maps of the validity map with threshold contours, the rule and the preset's settings."""
+    """Figure S3: heat maps of the validity map with threshold edges, the rule and the preset's settings."""
     input:
         table="results/linear/validity_map/map.csv",
         rule="results/linear/validity_map/rule.json",

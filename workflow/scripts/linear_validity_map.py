@@ -1,13 +1,9 @@
-"""Thin entry point of rule linear_validity_map: every cell of the grid (cached ones read back), one table."""
+"""Thin entry point of rule linear_validity_map: the per-context-length tables as one, in grid order."""
 
-from icl_dynamics.experiments.linear.validity import map_table, run_cells
-from icl_dynamics.workflow_io import rule_logging, set_threads, write_cached
+from icl_dynamics.experiments.linear.validity import merge_parts
+from icl_dynamics.workflow_io import read_cached, rule_logging, write_cached
 
 with rule_logging(snakemake.log[0]):
-    set_threads(snakemake.threads)
-    cells = snakemake.params.cells
-    comps = run_cells(cells, list(snakemake.params.seeds), snakemake.params.thresholds, snakemake.params.cache_dir,
-                      code=snakemake.params.code)
-    table = map_table(cells, comps, snakemake.params.converged_rel)
+    table = merge_parts([read_cached(path) for path in snakemake.input], snakemake.params.cells)
     write_cached(table, snakemake.output[0])
-    print(table[table["measure"] == "worst_r2"].to_string())
+    print(f"{table['cell'].nunique()} cells from {len(snakemake.input)} tables")

@@ -176,6 +176,23 @@ def map_table(cells: list[dict], comps: list[dict], converged_rel: float) -> pd.
     return pd.DataFrame(rows, columns=CELL_COLUMNS + ["theory", "measure", "value"])
 
 
+def merge_parts(parts: list[pd.DataFrame], cell_names: list[str]) -> pd.DataFrame:
+    """One long table from :func:`map_table` tables of disjoint sets of cells (the workflow's one per N):
+    rows in the order of ``cell_names`` (the grid's), each cell's rows in their own order. Raises
+    ValueError naming the cells that are missing, extra or in two parts."""
+    table = pd.concat(parts, ignore_index=True)
+    seen = pd.concat([part["cell"].drop_duplicates() for part in parts]).value_counts()  # parts per cell
+    wanted = set(cell_names)
+    problems = {"missing": sorted(wanted - set(seen.index)), "not in the grid": sorted(set(seen.index) - wanted),
+                "in more than one part": sorted(seen.index[seen > 1])}
+    problems = {kind: names for kind, names in problems.items() if names}
+    if problems:
+        raise ValueError("validity map parts do not make the grid: "
+                         + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in problems.items()))
+    order = {name: i for i, name in enumerate(cell_names)}
+    return table.sort_values("cell", key=lambda cells: cells.map(order), kind="stable").reset_index(drop=True)
+
+
 def wide_cells(table: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: :data:`CELL_COLUMNS` and a column ``<measure>_<theory>`` per measured value, in
     the table's cell order."""
