@@ -22,10 +22,10 @@ import pandas as pd
 from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 
 
-
 def claim_ids(section: dict) -> list[str]:
     """The scorecard rows the grokking experiment writes."""
     return ["G1", "G2"]
+
 
 def _event(events: pd.DataFrame, name: str) -> pd.Series:
     """Step (epoch) of an event per seed (index: seed)."""

@@ -10,8 +10,9 @@ t = lr x step, Eq. 12 with m_a = 1). A cell whose :func:`icl_dynamics.experiment
 equals a setting's is the same computation (the paper preset's grid holds aniso_N10, the quick one's
 aniso_N30 and aniso_N300); :func:`operating_points` finds them. Each cell is simulated, integrated and compared
 by the per-setting pieces of ``experiments.linear.run`` (``simulate_batch``, ``theory``, ``compare``);
-cells x seeds run as one SGD batch, and each cell's comparison is cached in its own file, named after
-the cell, so that widening the grid computes only the new cells.
+cells x seeds run in SGD batches of runs of similar length (:func:`batches`; the workflow runs one job per
+N, whose tables :func:`merge_parts` joins), and each cell's comparison is cached in its own file, named
+after the cell, so that widening the grid computes only the new cells.
 
 The rule of thumb (:func:`rule_of_thumb`): the closed form's worst per-mode R^2 reaches the threshold when
 
