@@ -24,6 +24,7 @@ from icl_dynamics.data.sequences import (
     repeated_random_tokens,
 )
 from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
+from icl_dynamics.experiments.attention import figures as attention_figures
 from icl_dynamics.experiments.attention.run import train_attention_run
 
 # ------------------------------------------------------------------------------------------------- data
@@ -307,6 +308,7 @@ def _tiny_section(steps=300):
 
 _CHILD = """
 import sys, json
+from icl_dynamics.experiments.attention import figures as attention_figures
 from icl_dynamics.experiments.attention.run import train_attention_run
 import torch
 torch.set_num_threads(1)
@@ -350,3 +352,24 @@ def test_bursty_training_records_the_three_test_sets():
     assert (metrics["icl_score"] - (metrics["in_context_loss"] - math.log(8))).abs().max() < 1e-12
     assert checkpoints["W_Q"].shape == (len(metrics), 1, 2, 16, 8)
     assert checkpoints["W_O"].dtype == torch.float32
+
+
+def test_ablation_figure_has_one_legend_below_the_panels(monkeypatch, tmp_path):
+    """Regression: figure S2 (as figures 4-6) put its legend inside the 1-layer panel, where at paper scale
+    it covered that panel's curves; the legend is now the figure's, outside every axis."""
+    steps = np.array([0, 10, 100, 1000])
+    metrics = pd.DataFrame([{"layers": layers, "seed": seed, "step": step, "icl_score": -np.log10(step + 1) * layers}
+                            for layers in (1, 2) for seed in (0, 1) for step in steps])
+    windows = pd.DataFrame([{"layers": layers, "seed": seed, "detected": True, "start": 10.0, "end": 100.0}
+                            for layers in (1, 2) for seed in (0, 1)])
+    models = {family: {"layer_norm": norm, "positional": "shortformer"} for family, norm in (("main", "pre"),
+                                                                                               ("noLN", "none"))}
+    figures = []
+    monkeypatch.setattr(attention_figures, "save_figure", lambda fig, pdf, png: figures.append(fig))
+    attention_figures.figS2({"main": (metrics, windows), "noLN": (metrics, windows)}, models,
+                            tmp_path / "s2.pdf", tmp_path / "s2.png")
+    (fig,) = figures
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["main: layer_norm pre, positions shortformer",
+                                                         "noLN: layer_norm none, positions shortformer"]

@@ -9,7 +9,7 @@ import pytest
 
 from icl_dynamics.config import ConfigError, load_config, validate
 from icl_dynamics.experiments.linear.claims import validity_row
-from icl_dynamics.experiments.linear.figures import figS3
+from icl_dynamics.experiments.linear.figures import figS3, threshold_edges
 from icl_dynamics.experiments.linear.checks import check_config
 from icl_dynamics.experiments.linear.run import (compare, computation_key, resolve_setting, simulate,
                                                 theory)
@@ -177,6 +177,18 @@ def test_validity_row(flip, verdict):
     assert (row.claim, row.experiment, row.verdict) == ("L7", "linear_transformer_validity", verdict)
     assert row.value == rule["held_out"]["accuracy"]
     assert f"N >= {rule['c']:.3g} x sum_a (s_a - s_min) / s_min" in row.note
+
+
+def test_threshold_edges_lie_between_passing_and_failing_cells():
+    """Regression: figure S3 drew an interpolated contour through cell centres, so the drawn boundary did
+    not separate the cells that pass from those that fail. Cells <= 0.01 pass; NaN has no edges."""
+    values = np.array([[0.5, 0.001, 0.002],
+                       [0.5, 0.5, np.nan]])
+    edges = sorted(threshold_edges(values, 0.01))
+    assert edges == sorted([((1, 1), (0, 1)),    # between (0, 0) failing and (0, 1) passing
+                            ((1, 2), (1, 1)),    # between (0, 1) passing and (1, 1) failing
+                            ])                   # (0, 2) passes beside NaN (1, 2): no edge
+    assert threshold_edges(np.full((2, 2), 0.001), 0.01) == []
 
 
 def test_figure_S3_renders(tmp_path):

@@ -381,24 +381,33 @@ MAP_ROWS = {  # measure: (colour-bar label, threshold key in linear.thresholds, 
 }
 
 
+def threshold_edges(values: np.ndarray, level: float) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The cell edges between a cell that passes (value <= ``level``) and a neighbour that fails, as
+    ((x0, x1), (y0, y1)) segments in heat-map coordinates (cell (i, j) spans x in [j, j + 1], y in
+    [i, i + 1]); an edge next to a cell without a value (NaN) is not a threshold edge."""
+    defined = np.isfinite(values)
+    passed = defined & (np.where(defined, values, np.inf) <= level)
+    ny, nx = values.shape
+    edges = []
+    for i in range(ny):
+        for j in range(nx):
+            if j + 1 < nx and defined[i, j] and defined[i, j + 1] and passed[i, j] != passed[i, j + 1]:
+                edges.append(((j + 1, j + 1), (i, i + 1)))
+            if i + 1 < ny and defined[i, j] and defined[i + 1, j] and passed[i, j] != passed[i + 1, j]:
+                edges.append(((j, j + 1), (i + 1, i + 1)))
+    return edges
+
+
 def _map_panel(ax, values: np.ndarray, annot: np.ndarray, norm, cmap, level: float):
-    """One heat map (rows: s_min/s_max, largest first; columns: N) with its threshold drawn on the cell
-    edges that separate a passing cell (value <= ``level``) from a failing neighbour; cells without a value
-    get no edge. (An interpolated contour would cut through cells whose value is a single run's.)"""
+    """One heat map (rows: s_min/s_max, largest first; columns: N) with its threshold drawn on the
+    :func:`threshold_edges` (an interpolated contour would cut through cells whose value is a single run's)."""
     import seaborn as sns
 
     sns.heatmap(values, ax=ax, cmap=cmap, norm=norm, cbar=False, annot=annot, fmt="", annot_kws={"fontsize": 6},
                 linewidths=0.5, linecolor="white", square=False)
     ax.set_facecolor("0.85")
-    defined = np.isfinite(values)
-    passed = defined & (np.where(defined, values, np.inf) <= level)
-    ny, nx = values.shape
-    for i in range(ny):
-        for j in range(nx):
-            if j + 1 < nx and defined[i, j] and defined[i, j + 1] and passed[i, j] != passed[i, j + 1]:
-                ax.plot([j + 1, j + 1], [i, i + 1], color="C0", lw=2.5, solid_capstyle="butt")
-            if i + 1 < ny and defined[i, j] and defined[i + 1, j] and passed[i, j] != passed[i + 1, j]:
-                ax.plot([j, j + 1], [i + 1, i + 1], color="C0", lw=2.5, solid_capstyle="butt")
+    for xs, ys in threshold_edges(values, level):
+        ax.plot(xs, ys, color="C0", lw=2.5, solid_capstyle="butt")
 
 
 def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict, pdf, png) -> None:
