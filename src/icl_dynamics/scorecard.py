@@ -2,7 +2,7 @@
 
 Columns: ``claim, experiment, metric, value, threshold, verdict, note`` with verdict in
 {reproduced, partial, not_reproduced}. Each experiment writes its rows to ``results/claims/<exp>.csv``;
-the ``claims`` rule concatenates them in claim order.
+the ``claims`` rule concatenates them in the order ``icl_dynamics.experiments.claim_ids`` names them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pandas as pd
 
 COLUMNS = ["claim", "experiment", "metric", "value", "threshold", "verdict", "note"]
 VERDICTS = ("reproduced", "partial", "not_reproduced")
-CLAIM_ORDER = ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1", "N1", "N2", "N3", "G1", "G2"]
 
 
 def verdict(full: bool, partial: bool) -> str:
@@ -59,17 +58,16 @@ def write_rows(rows: list[ClaimRow], path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def merge_tables(frames: list[pd.DataFrame], out: str | Path) -> pd.DataFrame:
-    """Concatenate per-experiment tables into the scorecard, ordered by claim id."""
+def merge_tables(frames: list[pd.DataFrame], order: list[str], out: str | Path) -> pd.DataFrame:
+    """Concatenate per-experiment tables into the scorecard with exactly the rows ``order`` names, in
+    that order; a missing, unexpected or repeated row is an error."""
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
         raise ValueError(f"claim tables lack columns {sorted(missing)}")
-    order = {c: i for i, c in enumerate(CLAIM_ORDER)}
-    # a variant row (e.g. N1-noLN, the N1 rule on an ablation) follows its base row
-    frame = frame.sort_values("claim", key=lambda s: s.map(lambda c: (order.get(c.split("-")[0], len(order)), c)),
-                              kind="stable")
-    frame = frame[COLUMNS]
+    if sorted(frame["claim"]) != sorted(order):
+        raise ValueError(f"claim tables hold rows {sorted(frame['claim'])}, expected {sorted(order)}")
+    frame = frame.set_index("claim").loc[order].reset_index()[COLUMNS]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     return frame
