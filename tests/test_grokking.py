@@ -198,3 +198,25 @@ def test_presets_validate_and_bad_values_name_their_key():
         assert section["optimizer"]["betas"] == [0.9, 0.98]  # a default the presets leave to the schema
     with pytest.raises(ConfigError, match=r"grokking\.task\.train_fraction' = 1\.5"):
         validate({"task": {"train_fraction": 1.5}}, "grokking", prefix="grokking")
+
+
+def test_figure7_has_one_legend_below_for_train_test_and_events():
+    """Regression: at paper scale the legend in panel (a) covered the train accuracy's rise and the
+    memorisation line; train, test and the event lines now share one legend below the panels."""
+    from icl_dynamics.experiments.grokking.figures import figure7
+
+    seeds = [_synthetic_seed(seed, mem_at=200, grok_at=2000, fall_at=1800) for seed in (0, 1)]
+    metrics = pd.concat([m for m, _ in seeds], ignore_index=True)
+    circuits = pd.concat([c for _, c in seeds], ignore_index=True)
+    ranks = [circuits.assign(measure=name, value=1.0 + circuits.value) for name in
+             ("effective_rank", "marginal_effective_rank_k1")]
+    curvature = [circuits[circuits.series == "OV"].assign(series=name, measure="autocorrelation_curvature")
+                 for name in ("train_loss", "test_loss", "param_norm")]
+    measures = pd.concat([circuits, *ranks, *curvature], ignore_index=True)
+    events = grokking_events(metrics, circuits, 0.99, 0.95, TRANSITION)
+    fig = figure7(metrics, measures, events)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["train", "test", "memorisation (mean epoch)",
+                                                         "grokking (mean epoch)"]
+    acc, loss = fig.axes[:2]
+    assert acc.get_legend() is None and loss.get_legend() is None

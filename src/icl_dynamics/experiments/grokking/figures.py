@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.plotting import band, mode_colors, plt
+from icl_dynamics.plotting import band, legend_below, mode_colors, plt
 
 
 def _per_seed(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +35,12 @@ def _positive(x, values):
 def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame):
     """Draw figure 7 from the metrics of every seed, the measures table and the events table."""
     colors = mode_colors(4)
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), sharex=True)
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.9), sharex=True, layout="constrained")
     (ax_acc, ax_loss, ax_dist), (ax_rank, ax_curv, ax_norm) = axes
 
     for col, name, color in (("train_acc", "train", colors[0]), ("test_acc", "test", colors[1])):
         band(ax_acc, *_positive(*_per_seed(metrics, col)), color, label=name)
-    ax_acc.set(ylabel="accuracy", title="(a) accuracy (lines: mean event epochs)")
+    ax_acc.set(ylabel="accuracy", title="(a) accuracy")
 
     for col, name, color in (("train_loss", "train", colors[0]), ("test_loss", "test", colors[1])):
         band(ax_loss, *_positive(*_per_seed(metrics, col)), color, label=name)
@@ -75,20 +75,20 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
 
     mem = events[events.event == "memorisation"]["step"].dropna()
     grok = events[events.event == "grokking"]["step"].dropna()
-    for ax in axes.flat:  # the event lines get a legend entry in panel (a) only
+    for ax in axes.flat:  # the event lines are labelled once, in panel (a), for the legend below the panels
         ax.set_xscale("log")
         if len(mem):
-            ax.axvline(mem.mean(), color="0.3", lw=0.8, ls="--", label="memorisation" if ax is ax_acc else None)
+            ax.axvline(mem.mean(), color="0.3", lw=0.8, ls="--", label="memorisation (mean epoch)" if ax is ax_acc else None)
         if len(grok):
-            ax.axvline(grok.mean(), color="k", lw=0.8, ls="-.", label="grokking" if ax is ax_acc else None)
+            ax.axvline(grok.mean(), color="k", lw=0.8, ls="-.", label="grokking (mean epoch)" if ax is ax_acc else None)
     for ax in axes[1]:
         ax.set_xlabel("epoch (full-batch step)")
-    for ax in (ax_acc, ax_loss, ax_dist, ax_rank, ax_curv):
+    legend_below(fig, ax_acc)  # train, test and the event lines: at paper scale no corner of (a) or (b) is free
+    for ax in (ax_dist, ax_rank, ax_curv):
         ax.legend(loc="best", frameon=False)
     handles, labels = ax_norm.get_legend_handles_labels()
     twin_handles, twin_labels = twin.get_legend_handles_labels()
     ax_norm.legend(handles + twin_handles, labels + twin_labels, loc="lower left", frameon=False)
     n_seeds = metrics["seed"].nunique()
     fig.suptitle(f"Grokking of (a + b) mod p: mean and min-max band over {n_seeds} seeds")
-    fig.tight_layout()
     return fig
