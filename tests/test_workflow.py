@@ -5,7 +5,7 @@ import pytest
 
 from icl_dynamics.config import load_config, validate
 from icl_dynamics.experiments import claim_ids
-from icl_dynamics.scorecard import COLUMNS, VERDICTS
+from icl_dynamics.scorecard import COLUMNS, VERDICTS, fmt
 
 from conftest import REPO, copy_workflow, run_snakemake
 
@@ -14,6 +14,8 @@ pytestmark = pytest.mark.workflow
 FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS1_linear_measures",
                 "figS3_validity_map", "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance",
                 "figS2_model_family_ablation", "fig7_grokking"]
+REFERENCE = REPO / "docs" / "results" / "claims_paper.csv"
+README_SCORECARD_HEADER = "| row | paper value | threshold | paper verdict | quick value | quick verdict | what was seen |"
 CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
 
 
@@ -30,6 +32,38 @@ def test_claim_ids_name_every_row_of_both_presets(names):
     """The rows a preset's scorecard must hold (the quick end-to-end run checks them against a real one)."""
     ids = claim_ids(validate_preset(*names))
     assert set(ids) == CLAIMS and len(ids) == len(CLAIMS)
+
+
+def test_reference_scorecard_has_the_rows_and_columns_the_workflow_writes():
+    """docs/results/claims_paper.csv (the paper preset's scorecard) goes stale loudly when a row is added."""
+    reference = pd.read_csv(REFERENCE)
+    assert list(reference.columns) == COLUMNS
+    assert list(reference["claim"]) == claim_ids(validate_preset("config.yaml"))
+    assert reference["verdict"].isin(VERDICTS).all()
+
+
+def readme_scorecard() -> dict[str, list[str]]:
+    """The README's scorecard table: row id -> the row's cells."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    rows = {}
+    for line in lines[lines.index(README_SCORECARD_HEADER) + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0]] = cells
+    return rows
+
+
+def test_readme_scorecard_quotes_the_reference():
+    """The README's paper columns are the reference's values (4 significant digits), thresholds and verdicts."""
+    reference = pd.read_csv(REFERENCE).set_index("claim")
+    rows = readme_scorecard()
+    assert list(rows) == list(reference.index)
+    for claim, cells in rows.items():
+        expected = [fmt(reference.loc[claim, "value"], ".4g"), fmt(reference.loc[claim, "threshold"], ".4g"),
+                    reference.loc[claim, "verdict"]]
+        assert cells[1:4] == expected, claim
+        assert cells[5] in VERDICTS, claim
 
 
 def planned_jobs(stdout: str) -> dict[str, int]:
