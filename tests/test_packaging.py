@@ -36,6 +36,13 @@ def test_rule_environment_matches_pyproject():
     assert "-e ../.." in pip  # the package itself, from the repository root
 
 
+def test_workflow_extra_can_make_the_report():
+    """Regression: `pip install -e ".[workflow]"` then `snakemake --report report.html` stopped with
+    "Python package pygments must be installed to create reports" (the tests had it through pytest)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert {"snakemake", "pygments"} <= {_name(r) for r in project["optional-dependencies"]["workflow"]}
+
+
 def test_torch_is_pinned():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
