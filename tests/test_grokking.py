@@ -200,9 +200,10 @@ def test_presets_validate_and_bad_values_name_their_key():
         validate({"task": {"train_fraction": 1.5}}, "grokking", prefix="grokking")
 
 
-def test_figure7_has_one_legend_below_for_train_test_and_events():
+def test_figure7_legends_cover_no_curve():
     """Regression: at paper scale the legend in panel (a) covered the train accuracy's rise and the
-    memorisation line; train, test and the event lines now share one legend below the panels."""
+    memorisation line, and in (f) the norm's band (quick: its curvature); train, test and the event lines
+    now share one legend below the panels, and (f) names its two curves on its two axes."""
     from icl_dynamics.experiments.grokking.figures import figure7
 
     seeds = [_synthetic_seed(seed, mem_at=200, grok_at=2000, fall_at=1800) for seed in (0, 1)]
@@ -218,5 +219,6 @@ def test_figure7_has_one_legend_below_for_train_test_and_events():
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["train", "test", "memorisation (mean epoch)",
                                                          "grokking (mean epoch)"]
-    acc, loss = fig.axes[:2]
-    assert acc.get_legend() is None and loss.get_legend() is None
+    acc, loss, norm = fig.axes[0], fig.axes[1], fig.axes[5]
+    assert acc.get_legend() is None and loss.get_legend() is None and norm.get_legend() is None
+    assert norm.get_ylabel() == "parameter norm (solid)"

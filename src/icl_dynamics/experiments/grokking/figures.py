@@ -65,12 +65,14 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     ax_curv.set(ylabel="autocorrelation curvature", title="(e) curvature of log-loss autocorrelation")
     ax_curv.set_yscale("symlog", linthresh=1e-3)
 
-    band(ax_norm, *_positive(*_per_seed(metrics, "param_norm")), colors[3], label="parameter norm")
-    ax_norm.set(ylabel="parameter norm", title="(f) parameter norm")
+    # (f) has no legend (at both scales its curves fill every corner): the axis labels name the curves
+    band(ax_norm, *_positive(*_per_seed(metrics, "param_norm")), colors[3])
+    ax_norm.set(title="(f) parameter norm and its curvature")
+    ax_norm.set_ylabel("parameter norm (solid)", color=colors[3])
     twin = ax_norm.twinx()
     band(twin, *_positive(*_measure(measures, "param_norm", "autocorrelation_curvature")), "0.4", ls="--",
-         lw=1.0, label="its curvature")
-    twin.set_ylabel("autocorrelation curvature")
+         lw=1.0)
+    twin.set_ylabel("autocorrelation curvature (dashed)", color="0.4")
     twin.spines["right"].set_visible(True)
 
     mem = events[events.event == "memorisation"]["step"].dropna()
@@ -86,9 +88,6 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     legend_below(fig, ax_acc)  # train, test and the event lines: at paper scale no corner of (a) or (b) is free
     for ax in (ax_dist, ax_rank, ax_curv):
         ax.legend(loc="best", frameon=False)
-    handles, labels = ax_norm.get_legend_handles_labels()
-    twin_handles, twin_labels = twin.get_legend_handles_labels()
-    ax_norm.legend(handles + twin_handles, labels + twin_labels, loc="lower left", frameon=False)
     n_seeds = metrics["seed"].nunique()
     fig.suptitle(f"Grokking of (a + b) mod p: mean and min-max band over {n_seeds} seeds")
     return fig
