@@ -67,3 +67,110 @@ def test_readme_scorecard_quotes_the_references():
         assert cells[1:6] == [fmt(paper.loc[claim, "value"], ".4g"), fmt(paper.loc[claim, "threshold"], ".4g"),
                               paper.loc[claim, "verdict"], fmt(quick.loc[claim, "value"], ".4g"),
                               quick.loc[claim, "verdict"]], claim
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    """Jobs per rule of a dry run, from its job-stats table (empty when nothing is to be done)."""
+    counts = {}
+    for line in stdout.split("Job stats:")[-1].splitlines()[3:] if "Job stats:" in stdout else []:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_lint_is_clean():
+    proc = run_snakemake(REPO, "--lint", "--nolock", check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Lints for" not in proc.stdout, proc.stdout[-4000:]
+
+
+@pytest.mark.parametrize("configfiles", [[], ["--configfile", "config/quick.yaml"]])
+def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
+    proc = run_snakemake(REPO, "-n", "--nolock", "--cores", "2", "all", *configfiles)
+    for stem in FIGURE_STEMS:
+        assert f"figures/{stem}.png" in proc.stdout
+    assert "results/claims.csv" in proc.stdout
+    assert "results/claims/linear_validity.csv" in proc.stdout
+
+
+@pytest.mark.parametrize("device,gpus", [("cuda", 1), ("auto", 0)])
+def test_training_rules_request_a_gpu_only_for_cuda(tmp_path, device, gpus):
+    """With device: cuda the training jobs carry gpu=1 (the SLURM executor turns it into --gpus=1)."""
+    work = copy_workflow(tmp_path / "wf")
+    proc = run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml",
+                         "--config", f"device={device}")
+    blocks = proc.stdout.split("\n\n")
+    for rule in ("attention_train", "grokking_train"):
+        jobs = [b for b in blocks if f"rule {rule}:" in b]
+        assert jobs, rule
+        assert all(f"gpu={gpus}" in b for b in jobs), jobs[0]
+    simulate = next(b for b in blocks if "rule linear_simulate:" in b)
+    assert "gpu=" not in simulate
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("linear:\n  defaults:\n    lr: -0.1\n    spectrum: {kind: cubic}\n")
+    proc = run_snakemake(REPO, "-n", "--nolock", "all", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "config key 'linear.defaults.lr' = -0.1 is invalid" in proc.stdout
+    assert "'linear.defaults.spectrum.kind' = 'cubic' is not allowed" in proc.stdout
+    assert "Job stats" not in proc.stdout
+
+
+def test_nested_config_override_gets_a_hint():
+    """Regression: a nested --config value failed as "'7' is not of type 'integer'", with no way out."""
+    proc = run_snakemake(REPO, "-n", "--nolock", "all", "--config", "grokking={task: {p: 7}}", check=False)
+    assert proc.returncode != 0
+    assert ("config key 'grokking.task.p' = '7' is a string, not integer: snakemake's --config passes nested "
+            "values as strings; put nested overrides in a YAML file and pass it with --configfile") in proc.stdout
+
+
+def assert_reruns_only_what_changed(work):
+    """After a complete quick run: only edits that change a run retrain it (regression tests of needless
+    retraining: a new seed retrained every seed, any threshold or device spelling retrained everything)."""
+    def plan(override_yaml, *extra):
+        (work / "override.yaml").write_text(override_yaml)
+        proc = run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml", "override.yaml",
+                             *extra)
+        return planned_jobs(proc.stdout)
+
+    training = ("attention_train", "grokking_train", "linear_simulate")
+    quick = pd.read_csv(work / "results/attention/claims_per_run.csv")
+    for override in ("attention:\n  thresholds: {min_jump: 1.5}\n",
+                     "attention:\n  runtime: {log_every: 7, state_every: 3}\n",
+                     "grokking:\n  events: {grokking_acc: 0.9}\n",
+                     "measures:\n  curvature_window: 8\n"):
+        jobs = plan(override)
+        assert not any(rule in jobs for rule in training), (override, jobs)
+    assert not any(rule in plan("{}\n", "--config", "device=cpu") for rule in training)
+    jobs = plan("attention:\n  seeds: [0, 1, 2]\n")
+    depths, families = quick["layers"].nunique(), quick["family"].nunique()
+    assert jobs.get("attention_train") == depths * families, jobs  # only the new seed's runs
+    assert "grokking_train" not in jobs and "linear_simulate" not in jobs
+
+
+@pytest.mark.slow
+def test_quick_preset_end_to_end(tmp_path_factory):
+    """The quick preset renders every figure and a complete scorecard; fig targets then do nothing."""
+    work = copy_workflow(tmp_path_factory.mktemp("quick") / "wf")
+    run_snakemake(work, "--cores", "2", "all", "--configfile", "config/quick.yaml", timeout=1500)
+    for stem in FIGURE_STEMS:
+        for ext in ("pdf", "png"):
+            assert (work / "figures" / f"{stem}.{ext}").stat().st_size > 10_000
+    claims = pd.read_csv(work / "results/claims.csv")
+    assert list(claims.columns) == COLUMNS
+    assert list(claims["claim"]) == claim_ids(validate_preset("config.yaml", "quick.yaml"))
+    assert claims["verdict"].isin(VERDICTS).all()
+    assert claims["note"].str.len().min() > 20
+    again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
+    assert "Nothing to be done" in again.stdout
+    assert_reruns_only_what_changed(work)
+
+    run_snakemake(work, "--report", "report.html", "--configfile", "config/quick.yaml")
+    html = (work / "report.html").read_text(errors="replace")
+    for stem in FIGURE_STEMS:
+        assert f"{stem}.png" in html
+    assert "scorecard.html" in html and "benchmarks.html" in html
+    assert "Reproduction scorecard" in (work / "results/report/scorecard.html").read_text()
