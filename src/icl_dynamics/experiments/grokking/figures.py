@@ -75,14 +75,13 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     twin.set_ylabel("autocorrelation curvature (dashed)", color="0.4")
     twin.spines["right"].set_visible(True)
 
-    mem = events[events.event == "memorisation"]["step"].dropna()
-    grok = events[events.event == "grokking"]["step"].dropna()
+    event_lines = [(events[events.event == name]["step"].dropna(), color, ls, f"{name} (mean epoch)")
+                   for name, color, ls in (("memorisation", "0.3", "--"), ("grokking", "k", "-."))]
     for ax in axes.flat:  # the event lines are labelled once, in panel (a), for the legend below the panels
         ax.set_xscale("log")
-        if len(mem):
-            ax.axvline(mem.mean(), color="0.3", lw=0.8, ls="--", label="memorisation (mean epoch)" if ax is ax_acc else None)
-        if len(grok):
-            ax.axvline(grok.mean(), color="k", lw=0.8, ls="-.", label="grokking (mean epoch)" if ax is ax_acc else None)
+        for steps, color, ls, label in event_lines:
+            if len(steps):
+                ax.axvline(steps.mean(), color=color, lw=0.8, ls=ls, label=label if ax is ax_acc else None)
     for ax in axes[1]:
         ax.set_xlabel("epoch (full-batch step)")
     legend_below(fig, ax_acc)  # train, test and the event lines: at paper scale no corner of (a) or (b) is free
