@@ -5,7 +5,8 @@
     snakemake --cores 1 fig2                                  # one figure
 
 Every rule reads parameters from the validated config (workflow/rules/common.smk); all logic lives in
-the package ``icl_dynamics`` (src/), the scripts in workflow/scripts are thin entry points.
+the package ``icl_dynamics`` (src/), the scripts in workflow/scripts are thin entry points. One rule file
+per experiment (the package's experiments/<name>/ folder), then the scorecard and the report.
 """
 
 configfile: "config/config.yaml"
@@ -15,6 +16,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/linear.smk"
+include: "workflow/rules/validity_map.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/claims.smk"
@@ -23,7 +25,20 @@ include: "workflow/rules/report.smk"  # last: its job needs every figure and the
 
 rule all:
     input:
-        ALL_FIGURES,
+        [path for stem in ALL_FIGURES for path in figure_paths(stem)],
         "results/claims.csv",
         REPORT_TABLES,
     default_target: True
+
+
+# One named target per figure, from the figures' stems: `fig7` for figures/fig7_grokking.{pdf,png}.
+for _stem in ALL_FIGURES:
+
+    rule:
+        name:
+            _stem.split("_")[0]
+        input:
+            figure_paths(_stem),
+
+
+check_code_fingerprints(workflow.rules)

@@ -22,8 +22,9 @@ import torch
 
 from icl_dynamics.config import load_config
 from icl_dynamics.data.regression import make_task_pool, task_matrices
-from icl_dynamics.experiments.linear.run import make_task, resolve_setting
-from icl_dynamics.experiments.linear.sgd import SGDSettings, initial_weights, run_sgd
+from icl_dynamics.experiments.linear.initial import initial_weights
+from icl_dynamics.experiments.linear.settings import make_task, resolve_setting
+from icl_dynamics.experiments.linear.sgd import SGDSettings, run_sgd
 
 REPO = Path(__file__).resolve().parents[1]
 

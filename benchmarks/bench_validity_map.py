@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from icl_dynamics.config import load_config, validate
-from icl_dynamics.experiments.linear.run import simulate, simulate_batch
-from icl_dynamics.experiments.linear.validity import MAX_BATCH_RUNS, batches, grid_cells
+from icl_dynamics.experiments.linear.simulate import simulate, simulate_batch
+from icl_dynamics.experiments.validity_map.grid import grid_cells
+from icl_dynamics.experiments.validity_map.run import MAX_BATCH_RUNS, batches
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,10 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True):
-    """Run snakemake in ``workdir``; return the CompletedProcess (stdout and stderr merged)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True, src: Path | None = None):
+    """Run snakemake in ``workdir`` with the package at ``src`` (default: this repository's src/); return the
+    CompletedProcess (stdout and stderr merged)."""
+    env = dict(os.environ, PYTHONPATH=str(src or REPO / "src"))
     proc = subprocess.run(SNAKEMAKE + list(args), cwd=workdir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if check and proc.returncode != 0:

@@ -24,7 +24,7 @@ from icl_dynamics.data.sequences import (
     repeated_random_tokens,
 )
 from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
-from icl_dynamics.experiments.attention import figures as attention_figures
+from icl_dynamics.experiments.attention.ablation_figures import figS2
 from icl_dynamics.experiments.attention.run import train_attention_run
 
 # ------------------------------------------------------------------------------------------------- data
@@ -373,11 +373,7 @@ def test_ablation_figure_has_one_legend_below_the_panels(monkeypatch, tmp_path):
                             for layers in (1, 2) for seed in (0, 1)])
     models = {family: {"layer_norm": norm, "positional": "shortformer"} for family, norm in (("main", "pre"),
                                                                                                ("noLN", "none"))}
-    figures = []
-    monkeypatch.setattr(attention_figures, "save_figure", lambda fig, pdf, png: figures.append(fig))
-    attention_figures.figS2({"main": (metrics, windows), "noLN": (metrics, windows)}, models,
-                            tmp_path / "s2.pdf", tmp_path / "s2.png")
-    (fig,) = figures
+    fig = figS2({"main": (metrics, windows), "noLN": (metrics, windows)}, models)
     assert all(ax.get_legend() is None for ax in fig.axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["main: layer_norm pre, positions shortformer",

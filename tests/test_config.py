@@ -6,7 +6,7 @@ import pytest
 
 from icl_dynamics.config import ConfigError, load_config, validate
 from icl_dynamics.experiments.linear.checks import check_config
-from icl_dynamics.experiments.linear.run import resolve_setting, used_settings
+from icl_dynamics.experiments.linear.settings import resolve_setting, used_settings
 
 from conftest import REPO
 

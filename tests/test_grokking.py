@@ -13,7 +13,7 @@ from icl_dynamics.data.modular import all_pairs, modular_addition_split
 from icl_dynamics.experiments.grokking.measures import grokking_events
 from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer, cross_entropy_float64
 from icl_dynamics.experiments.grokking.run import evaluate, train_grokking_run
-from icl_dynamics.training.trainer import DivergenceError
+from icl_dynamics.training.errors import DivergenceError
 
 TINY = {"task": {"p": 7, "train_fraction": 0.5}, "model": {"d_model": 16, "n_heads": 2, "d_head": 4, "d_mlp": 24},
         "train": {"steps": 60, "checkpoint_every": 20}, "runtime": {"state_every": 25, "log_every": 20}}
@@ -71,7 +71,7 @@ def test_training_records_and_checkpoint_shapes():
     assert metrics.step.tolist() == [0, 20, 40, 60]
     assert set(metrics.columns) >= {"seed", "train_loss", "test_loss", "train_acc", "test_acc", "param_norm"}
     assert metrics.train_loss.iloc[-1] < metrics.train_loss.iloc[0]
-    assert ckpt["W_Q"].shape == (4, 2, 16, 4) and ckpt["W_O"].shape == (4, 2, 4, 16)
+    assert ckpt["W_Q"].shape == (4, 1, 2, 16, 4) and ckpt["W_O"].shape == (4, 1, 2, 4, 16)  # steps, layers, heads
     assert ckpt["W_V"].dtype == torch.float32
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from icl_dynamics.data.sequences import next_token_loss, periodic_sequences
-from icl_dynamics.experiments.attention.measures import circuit_measures
+from icl_dynamics.measures.summary import circuit_table
 from icl_dynamics.interop.transformer_lens import (
     grokking_from_state_dict,
     hooked_transformer_config,
@@ -157,7 +157,7 @@ def test_icl_measures_on_exported_checkpoints_equal_the_workflows_measures(tmp_p
         optimizer.step()
     checkpoints = {"step": torch.tensor(steps), **{name: torch.stack([w[name] for w in recorded])
                                                    for name in recorded[0]}}
-    workflow = circuit_measures(checkpoints, measures_section(), layers=2, seed=0).drop(columns=["layers", "seed"])
+    workflow = circuit_table(checkpoints, measures_section(), layers=2, seed=0).drop(columns=["layers", "seed"])
     assert main([str(folder), "-o", str(tmp_path / "m.csv"), "--circuits"]) == 0
     ours = pd.read_csv(tmp_path / "m.csv")
     index = ["step", "series", "layer", "head", "measure"]

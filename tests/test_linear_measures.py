@@ -12,7 +12,8 @@ from icl_dynamics.experiments.linear.claims import (
     upward_steps,
     value_at,
 )
-from icl_dynamics.experiments.linear.figures import figS1
+from icl_dynamics.experiments.linear.measures_figures import figS1
+from icl_dynamics.plotting import save_figure
 from icl_dynamics.experiments.linear.measures import measure_curves, p2q1_measures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.theory import closed_form
@@ -29,7 +30,7 @@ def synthetic_run(U=None, steps=None):
     steps = np.unique(np.concatenate([[0], np.geomspace(1, 9000, 150).astype(int)])) if steps is None else steps
     U = np.eye(d) if U is None else U
     a = closed_form.logistic_mode_strength(LR * steps, S, N, np.full((len(SEEDS), d), EPS**2))  # (S, T, d)
-    p2q1 = np.einsum("ij,stj,kj->tsik", U, a, U)  # (T, S, d, d)
+    p2q1 = np.einsum("ij,stj,kj->stik", U, a, U)  # (S, T, d, d)
     sim = {"steps": steps, "p2q1": p2q1, "seeds": np.array(SEEDS)}
     theory = {"steps": steps, "exact": a, "closed": np.full_like(a, np.nan)}
     comp = {"init": "aligned", "s": S.tolist(), "distinct_eigenvalues": d,
@@ -65,7 +66,7 @@ def test_measures_of_a_diagonal_matrix_are_the_predicted_ones():
 
 def test_subspace_distance_sees_a_missing_direction():
     sim, theory, _ = synthetic_run()
-    sim["p2q1"][:5, :, 3, 3] = 0.0  # mode 4 absent in the first five logged steps
+    sim["p2q1"][:, :5, 3, 3] = 0.0  # mode 4 absent in the first five logged steps
     table = p2q1_measures(sim, theory, measures_section({}))
     _, dist = measure_curves(table, "subspace_distance")
     final = theory["exact"][:, -1]  # (S, d)
@@ -147,5 +148,5 @@ def test_m1_refuses_random_init():
 
 def test_figure_writes_both_files(tmp_path):
     runs = _tables()
-    figS1(runs, measures_section({}), tmp_path / "f.pdf", tmp_path / "f.png")
+    save_figure(figS1(runs, measures_section({})), tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.pdf").stat().st_size > 0 and (tmp_path / "f.png").stat().st_size > 0

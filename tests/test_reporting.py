@@ -10,11 +10,11 @@ from icl_dynamics.reporting import (benchmark_summary, benchmarks_page, collect_
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 PATTERNS = {
-    "linear_simulate": "benchmarks/out/linear/{setting}/simulate.tsv",
-    "linear_figure": "benchmarks/out/figures/{fig}.tsv",
-    "attention_train": "benchmarks/out/attention/L{layers}_seed{seed}/train.tsv",
-    "attention_measures": "benchmarks/out/attention/measures.tsv",
-    "claims": "benchmarks/out/claims.tsv",
+    "linear_simulate": "logs/linear/{setting}/simulate.tsv",
+    "linear_figure": "logs/figures/{fig}.tsv",
+    "attention_train": "logs/attention/L{layers}_seed{seed}/train.tsv",
+    "attention_measures": "logs/attention/measures.tsv",
+    "claims": "logs/claims.tsv",
 }
 
 
@@ -24,29 +24,29 @@ def _write(path, seconds, rss, cpu):
 
 
 def test_pattern_regex_matches_one_path_component_per_wildcard():
-    regex = pattern_regex("benchmarks/out/linear/{setting}/simulate.tsv")
-    assert regex.match("benchmarks/out/linear/aniso_N30_lr0.01/simulate.tsv").group("setting") == "aniso_N30_lr0.01"
-    assert regex.match("benchmarks/out/linear/a/b/simulate.tsv") is None       # no '/' inside a wildcard
-    assert regex.match("benchmarks/out/linear/a/simulate.tsvx") is None        # anchored at the end
+    regex = pattern_regex("logs/linear/{setting}/simulate.tsv")
+    assert regex.match("logs/linear/aniso_N30_lr0.01/simulate.tsv").group("setting") == "aniso_N30_lr0.01"
+    assert regex.match("logs/linear/a/b/simulate.tsv") is None       # no '/' inside a wildcard
+    assert regex.match("logs/linear/a/simulate.tsvx") is None        # anchored at the end
     assert pattern_regex("x/{a,[0-9]+}.tsv").match("x/12.tsv").group("a") == "12"  # constraint syntax accepted
     repeated = pattern_regex("{run}/{run}.tsv")
     assert repeated.match("a/a.tsv") and not repeated.match("a/b.tsv")
 
 
 def test_identify_names_rule_and_wildcards():
-    assert identify("benchmarks/out/attention/L2_seed1/train.tsv", PATTERNS) == (
+    assert identify("logs/attention/L2_seed1/train.tsv", PATTERNS) == (
         "attention_train", {"layers": "2", "seed": "1"})
     # attention/measures.tsv also fits no wildcard pattern of another rule by accident: the literal one wins.
-    assert identify("benchmarks/out/attention/measures.tsv", PATTERNS) == ("attention_measures", {})
-    assert identify("benchmarks/out/unknown.tsv", PATTERNS) is None
+    assert identify("logs/attention/measures.tsv", PATTERNS) == ("attention_measures", {})
+    assert identify("logs/unknown.tsv", PATTERNS) is None
 
 
 def test_collect_benchmarks_reads_every_file(tmp_path):
-    _write(tmp_path / "benchmarks/out/linear/aniso_N30/simulate.tsv", 12.5, 300.25, 11.0)
-    _write(tmp_path / "benchmarks/out/linear/near_iso_N300/simulate.tsv", 7.5, 290.0, 7.0)
-    _write(tmp_path / "benchmarks/out/figures/fig2_staged_learning.tsv", 3.0, "-", 2.5)  # memory not measured
-    _write(tmp_path / "benchmarks/out/claims.tsv", 1.0, 100.0, 0.9)
-    _write(tmp_path / "benchmarks/out/stray/thing.tsv", 99.0, 1.0, 1.0)  # matches no rule: left out
+    _write(tmp_path / "logs/linear/aniso_N30/simulate.tsv", 12.5, 300.25, 11.0)
+    _write(tmp_path / "logs/linear/near_iso_N300/simulate.tsv", 7.5, 290.0, 7.0)
+    _write(tmp_path / "logs/figures/fig2_staged_learning.tsv", 3.0, "-", 2.5)  # memory not measured
+    _write(tmp_path / "logs/claims.tsv", 1.0, 100.0, 0.9)
+    _write(tmp_path / "logs/stray/thing.tsv", 99.0, 1.0, 1.0)  # matches no rule: left out
     table = collect_benchmarks(tmp_path, PATTERNS)
     assert list(table["rule"]) == ["claims", "linear_figure", "linear_simulate", "linear_simulate"]
     assert list(table["wildcards"]) == ["", "fig=fig2_staged_learning", "setting=aniso_N30", "setting=near_iso_N300"]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icl_dynamics.workflow_io import read_cached
+from icl_dynamics.workflow_io.cached_files import read_cached
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start_slurm.sh"

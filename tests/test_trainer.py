@@ -216,7 +216,7 @@ def test_state_outlives_a_failed_output_write(tmp_path):
     """Regression: the state was deleted before the outputs were written, so a failed write lost the run."""
     import pandas as pd
 
-    from icl_dynamics.workflow_io import CachedFileError, save_training_outputs
+    from icl_dynamics.workflow_io.cached_files import CachedFileError, save_training_outputs
 
     model, result = run(tmp_path)
     metrics = pd.DataFrame(result.records)

@@ -4,16 +4,14 @@ import pandas as pd
 import pytest
 
 from icl_dynamics.config import load_config, validate
-from icl_dynamics.experiments import claim_ids
+from icl_dynamics.experiments import claim_ids, figure_stems
 from icl_dynamics.scorecard import COLUMNS, VERDICTS, fmt
 
 from conftest import REPO, copy_workflow, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-FIGURE_STEMS = ["fig1_fixed_point", "fig2_staged_learning", "fig3_sweeps", "figS1_linear_measures",
-                "figS3_validity_map", "fig4_icl_emergence", "fig5_qk_ov_ranks", "fig6_subspace_distance",
-                "figS2_model_family_ablation", "fig7_grokking"]
+FIGURE_STEMS = figure_stems()
 REFERENCES = {"paper": (REPO / "docs/results/claims_paper.csv", ["config.yaml"]),
               "quick": (REPO / "docs/results/claims_quick.csv", ["config.yaml", "quick.yaml"])}
 README_SCORECARD_HEADER = "| row | paper value | threshold | paper verdict | quick value | quick verdict | what was seen |"
@@ -91,7 +89,7 @@ def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
     for stem in FIGURE_STEMS:
         assert f"figures/{stem}.png" in proc.stdout
     assert "results/claims.csv" in proc.stdout
-    assert "results/claims/linear_validity.csv" in proc.stdout
+    assert "results/claims/validity_map.csv" in proc.stdout
 
 
 @pytest.mark.parametrize("device,gpus", [("cuda", 1), ("auto", 0)])
@@ -151,6 +149,41 @@ def assert_reruns_only_what_changed(work):
     assert "grokking_train" not in jobs and "linear_simulate" not in jobs
 
 
+def assert_reruns_when_its_code_changes(work):
+    """After a complete quick run: editing a rule's library code reruns that rule (and what reads its
+    outputs), never training; editing training code retrains. Regression test of a stale result: editing the
+    exact mean flow reran the SGD simulation (whose fingerprint covered the theories) but not the theory
+    itself, so linear_compare paired a new sim.npz with a stale theory.npz."""
+    src = work / "src"
+    training = {"attention_train", "grokking_train", "linear_simulate"}
+
+    def plan_after(path, old, new):
+        target = src / "icl_dynamics" / path
+        text = target.read_text()
+        assert old in text, (path, old)
+        target.write_text(text.replace(old, new, 1))
+        try:
+            return planned_jobs(run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml",
+                                              src=src).stdout)
+        finally:
+            target.write_text(text)
+
+    jobs = plan_after("theory/exact_flow.py", "return 0.5 * np.sum(", "return 0.5000001 * np.sum(")  # numeric
+    assert jobs.get("linear_theory") == len(set(quick_linear_settings())), jobs
+    assert "validity_map_cells" in jobs and "linear_compare" in jobs, jobs
+    assert not training & set(jobs), jobs
+    jobs = plan_after("experiments/grokking/figures.py", "fig.suptitle(", "fig.suptitle('' or ")
+    assert set(jobs) == {"grokking_figure", "report_tables", "all"}, jobs
+    jobs = plan_after("training/trainer.py", "def train(", "def _unused():\n    return 1\n\n\ndef train(")
+    assert {"attention_train", "grokking_train"} <= set(jobs) and "linear_simulate" not in jobs, jobs
+
+
+def quick_linear_settings():
+    from icl_dynamics.experiments.linear.settings import used_settings
+
+    return used_settings(validate_preset("config.yaml", "quick.yaml")["linear"])
+
+
 @pytest.mark.slow
 def test_quick_preset_end_to_end(tmp_path_factory):
     """The quick preset renders every figure and a complete scorecard; fig targets then do nothing."""
@@ -167,6 +200,7 @@ def test_quick_preset_end_to_end(tmp_path_factory):
     again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
     assert "Nothing to be done" in again.stdout
     assert_reruns_only_what_changed(work)
+    assert_reruns_when_its_code_changes(work)
 
     run_snakemake(work, "--report", "report.html", "--configfile", "config/quick.yaml")
     html = (work / "report.html").read_text(errors="replace")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icl_dynamics.workflow_io import PACKAGE_ROOT, CachedFileError, code_fingerprint, read_cached, write_cached
+from icl_dynamics.workflow_io.fingerprints import PACKAGE_ROOT, training_code
+from icl_dynamics.workflow_io.cached_files import CachedFileError, read_cached, write_cached
 
 CACHED = {
     "table.parquet": pd.DataFrame({"step": [0, 10], "value": [1.5, 2.5]}),
@@ -63,18 +64,18 @@ def _edit(path, old, new):
     path.write_text(text.replace(old, new, 1))
 
 
-def test_code_fingerprint_follows_code_not_comments(package_copy):
+def test_training_code_follows_code_not_comments(package_copy):
     module = "icl_dynamics.experiments.attention.run"
-    base = code_fingerprint(module, package_copy)
-    assert base == code_fingerprint(module)  # same code, same hash wherever it lies
+    base = training_code(module, package_copy)
+    assert base == training_code(module)  # same code, same hash wherever it lies
     model = package_copy / "models" / "attention_only.py"
     _edit(model, '"""Attention-only transformer', '# a comment\n"""Attention-only transformer, reworded')
-    assert code_fingerprint(module, package_copy) == base  # docstring and comment only
+    assert training_code(module, package_copy) == base  # docstring and comment only
     _edit(model, "self.scale = 1.0 / math.sqrt(e)", "self.scale = 2.0 / math.sqrt(e)")
-    changed = code_fingerprint(module, package_copy)
+    changed = training_code(module, package_copy)
     assert changed != base  # a module the training imports, two levels down
     _edit(package_copy / "experiments" / "attention" / "figures.py", "import", "import os\nimport")
-    assert code_fingerprint(module, package_copy) == changed  # plotting code is not training code
+    assert training_code(module, package_copy) == changed  # plotting code is not training code
     _edit(package_copy / "experiments" / "attention" / "checks.py", "import", "import os\nimport")
     _edit(package_copy / "config.py", "import", "import os\nimport")
-    assert code_fingerprint(module, package_copy) == changed  # nor are config checks and validation
+    assert training_code(module, package_copy) == changed  # nor are config checks and validation

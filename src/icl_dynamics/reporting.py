@@ -153,6 +153,6 @@ def benchmarks_page(table: pd.DataFrame) -> str:
     return html_page(
         "Run time and peak memory",
         [("Per rule", html_table(benchmark_summary(table))), ("Per job", html_table(table))],
-        note="From the benchmark: file of every job (benchmarks/out/): wall-clock seconds, peak resident "
+        note="From the benchmark: file of every job (logs/<experiment>/<rule>/..., beside its log): wall-clock seconds, peak resident "
              "memory (max_rss, MB) and CPU seconds. Jobs that did not run in the latest invocation keep "
              "the numbers of the run that made their outputs.")

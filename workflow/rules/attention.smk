@@ -1,8 +1,10 @@
 """Attention-only transformers of 1-4 layers: training, circuit measures, figures 4-6, scorecard N1-N3,
 and the model-family ablation (figure S2, rows N1-<family>)."""
 
-from icl_dynamics.experiments.attention.run import MAIN_FAMILY, families, family_section
+from icl_dynamics.experiments.attention import ablation_figures as attention_ablation_figures
+from icl_dynamics.experiments.attention import figures as attention_figures
 from icl_dynamics.experiments.attention.checks import check_config as check_attention_config
+from icl_dynamics.experiments.attention.run import MAIN_FAMILY, families, family_section
 from icl_dynamics.experiments.attention.run import trajectory_settings as attention_trajectory
 
 check_section(check_attention_config, "attention")
@@ -11,11 +13,16 @@ ATTENTION = config["attention"]
 ATTENTION_FAMILIES = families(ATTENTION)
 ATTENTION_ABLATIONS = [family for family in ATTENTION_FAMILIES if family != MAIN_FAMILY]
 ATTENTION_RUNS = [f"L{layers}_seed{seed}" for layers in ATTENTION["depths"] for seed in ATTENTION["seeds"]]
-ATTENTION_FIGURES = {"fig4": "fig4_icl_emergence", "fig5": "fig5_qk_ov_ranks", "fig6": "fig6_subspace_distance"}
-ABLATION_FIGURE = "figS2_model_family_ablation"
-ALL_FIGURES += [p for stem in ATTENTION_FIGURES.values() for p in figure_paths(stem)]
-ALL_FIGURES += figure_paths(ABLATION_FIGURE) if ATTENTION_ABLATIONS else []
+ALL_FIGURES += list(attention_figures.FIGURES)
+ALL_FIGURES += list(attention_ablation_figures.FIGURES) if ATTENTION_ABLATIONS else []
 CLAIM_TABLES += ["results/claims/attention.csv"]
+
+# Paths, written once.
+ATTENTION_RUN_METRICS = "results/attention/{family}/L{layers}_seed{seed}/metrics.parquet"
+ATTENTION_RUN_CHECKPOINTS = "results/attention/{family}/L{layers}_seed{seed}/checkpoints.npz"
+ATTENTION_MEASURES = "results/attention/{family}/measures.parquet"
+ATTENTION_METRICS = "results/attention/{family}/metrics.parquet"
+ATTENTION_WINDOWS = "results/attention/{family}/windows.csv"
 
 
 wildcard_constraints:
@@ -29,18 +36,18 @@ rule attention_train:
     (float32). Resumable state lives in state/attention/{family}/L{layers}_seed{seed}, not an output. Params
     hold only what changes the run (its settings, device and training code): no other config edit retrains."""
     output:
-        metrics="results/attention/{family}/L{layers}_seed{seed}/metrics.parquet",
-        checkpoints="results/attention/{family}/L{layers}_seed{seed}/checkpoints.npz",
+        metrics=ATTENTION_RUN_METRICS,
+        checkpoints=ATTENTION_RUN_CHECKPOINTS,
     params:
         run=lambda wc: attention_trajectory(family_section(ATTENTION, wc.family)),
         device=TRAINING_DEVICE,
-        code=code_fingerprint("icl_dynamics.experiments.attention.run"),
+        code=train_code("attention_train", "icl_dynamics.experiments.attention.run"),
         state_dir="state/attention/{family}/L{layers}_seed{seed}",
     log:
-        "logs/attention/{family}/L{layers}_seed{seed}/train.log",
+        log_file("attention", "attention_train", "{family}/L{layers}_seed{seed}"),
     benchmark:
-        "benchmarks/out/attention/{family}/L{layers}_seed{seed}/train.tsv"
-    threads: train_threads()
+        benchmark_file("attention", "attention_train", "{family}/L{layers}_seed{seed}")
+    threads: TRAIN_THREADS
     resources:
         gpu=train_gpus(),
     conda:
@@ -52,19 +59,20 @@ rule attention_train:
 rule attention_measures:
     """Per-head QK/OV spectral measures of every run of a family, the runs' metrics and their ICL windows."""
     input:
-        metrics=expand("results/attention/{{family}}/{run}/metrics.parquet", run=ATTENTION_RUNS),
-        checkpoints=expand("results/attention/{{family}}/{run}/checkpoints.npz", run=ATTENTION_RUNS),
+        metrics=[ATTENTION_RUN_METRICS.replace("L{layers}_seed{seed}", run) for run in ATTENTION_RUNS],
+        checkpoints=[ATTENTION_RUN_CHECKPOINTS.replace("L{layers}_seed{seed}", run) for run in ATTENTION_RUNS],
     output:
-        measures="results/attention/{family}/measures.parquet",
-        metrics="results/attention/{family}/metrics.parquet",
-        windows="results/attention/{family}/windows.csv",
+        measures=ATTENTION_MEASURES,
+        metrics=ATTENTION_METRICS,
+        windows=ATTENTION_WINDOWS,
     params:
-        measures=config.get("measures", {}),
+        measures=config["measures"],
+        code=rule_code("attention_measures"),
     log:
-        "logs/attention/{family}/measures.log",
+        log_file("attention", "attention_measures", "{family}"),
     benchmark:
-        "benchmarks/out/attention/{family}/measures.tsv"
-    threads: config["threads"]["default"]
+        benchmark_file("attention", "attention_measures", "{family}")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
@@ -74,22 +82,23 @@ rule attention_measures:
 rule attention_figure:
     """Figures 4-6 of the main family from the small tables (never retrains)."""
     input:
-        measures=f"results/attention/{MAIN_FAMILY}/measures.parquet",
-        metrics=f"results/attention/{MAIN_FAMILY}/metrics.parquet",
-        windows=f"results/attention/{MAIN_FAMILY}/windows.csv",
+        measures=ATTENTION_MEASURES.format(family=MAIN_FAMILY),
+        metrics=ATTENTION_METRICS.format(family=MAIN_FAMILY),
+        windows=ATTENTION_WINDOWS.format(family=MAIN_FAMILY),
     output:
         pdf="figures/{stem}.pdf",
         png=report("figures/{stem}.png", caption="../report/attention_figures.rst", category="Figures",
                    subcategory="Attention-only transformers", labels={"figure": "{stem}"}),
     wildcard_constraints:
-        stem="|".join(ATTENTION_FIGURES.values()),
+        stem="|".join(attention_figures.FIGURES),
     params:
-        measures=config.get("measures", {}),
+        measures=config["measures"],
+        code=rule_code("attention_figure"),
     log:
-        "logs/attention/{stem}.log",
+        log_file("attention", "attention_figure", "{stem}"),
     benchmark:
-        "benchmarks/out/attention/{stem}.tsv"
-    threads: config["threads"]["default"]
+        benchmark_file("attention", "attention_figure", "{stem}")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
@@ -99,20 +108,23 @@ rule attention_figure:
 rule attention_ablation_figure:
     """Figure S2: ICL score per depth of every model family, detected windows shaded."""
     input:
-        metrics=expand("results/attention/{family}/metrics.parquet", family=ATTENTION_FAMILIES),
-        windows=expand("results/attention/{family}/windows.csv", family=ATTENTION_FAMILIES),
+        metrics=expand(ATTENTION_METRICS, family=ATTENTION_FAMILIES),
+        windows=expand(ATTENTION_WINDOWS, family=ATTENTION_FAMILIES),
     output:
-        pdf=f"figures/{ABLATION_FIGURE}.pdf",
-        png=report(f"figures/{ABLATION_FIGURE}.png", caption="../report/attention_ablation_figure.rst",
-                   category="Figures", subcategory="Attention-only transformers", labels={"figure": ABLATION_FIGURE}),
+        pdf="figures/{stem}.pdf",
+        png=report("figures/{stem}.png", caption="../report/attention_ablation_figure.rst",
+                   category="Figures", subcategory="Attention-only transformers", labels={"figure": "{stem}"}),
+    wildcard_constraints:
+        stem="|".join(attention_ablation_figures.FIGURES),
     params:
         families=ATTENTION_FAMILIES,
         models={family: family_section(ATTENTION, family)["model"] for family in ATTENTION_FAMILIES},
+        code=rule_code("attention_ablation_figure"),
     log:
-        f"logs/attention/{ABLATION_FIGURE}.log",
+        log_file("attention", "attention_ablation_figure", "{stem}"),
     benchmark:
-        f"benchmarks/out/attention/{ABLATION_FIGURE}.tsv"
-    threads: 1
+        benchmark_file("attention", "attention_ablation_figure", "{stem}")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
@@ -122,53 +134,30 @@ rule attention_ablation_figure:
 rule attention_claims:
     """Scorecard rows N1-N3 of the main family, N1-<family> of each ablation, and the per-run numbers."""
     input:
-        measures=f"results/attention/{MAIN_FAMILY}/measures.parquet",
-        metrics=expand("results/attention/{family}/metrics.parquet", family=ATTENTION_FAMILIES),
-        windows=expand("results/attention/{family}/windows.csv", family=ATTENTION_FAMILIES),
+        measures=ATTENTION_MEASURES.format(family=MAIN_FAMILY),
+        metrics=expand(ATTENTION_METRICS, family=ATTENTION_FAMILIES),
+        windows=expand(ATTENTION_WINDOWS, family=ATTENTION_FAMILIES),
     output:
         claims="results/claims/attention.csv",
         per_run="results/attention/claims_per_run.csv",
     params:
         families=ATTENTION_FAMILIES,
         thresholds=ATTENTION["thresholds"],
-        measures=config.get("measures", {}),
+        measures=config["measures"],
+        code=rule_code("attention_claims"),
     log:
-        "logs/attention/claims.log",
+        log_file("attention", "attention_claims"),
     benchmark:
-        "benchmarks/out/attention/claims.tsv"
-    threads: config["threads"]["default"]
+        benchmark_file("attention", "attention_claims")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
         "../scripts/attention_claims.py"
 
 
-rule fig4:
-    """Figure 4: ICL score and loss over training per depth, detected window shaded."""
-    input:
-        figure_paths(ATTENTION_FIGURES["fig4"]),
-
-
-rule fig5:
-    """Figure 5: QK/OV effective and marginalised effective ranks per depth."""
-    input:
-        figure_paths(ATTENTION_FIGURES["fig5"]),
-
-
-rule fig6:
-    """Figure 6: subspace distance of QK/OV circuits to the final weights per depth."""
-    input:
-        figure_paths(ATTENTION_FIGURES["fig6"]),
-
-
-rule figS2:
-    """Figure S2: the model-family ablation (ICL score per depth, each family)."""
-    input:
-        figure_paths(ABLATION_FIGURE),
-
-
 rule attention_ablation:
     """Every ablation family's runs and figure S2 (the scorecard rows N1-<family> come with `claims`)."""
     input:
-        expand("results/attention/{family}/windows.csv", family=ATTENTION_ABLATIONS),
-        figure_paths(ABLATION_FIGURE),
+        expand(ATTENTION_WINDOWS, family=ATTENTION_ABLATIONS),
+        [path for stem in attention_ablation_figures.FIGURES for path in figure_paths(stem)],

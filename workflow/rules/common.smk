@@ -1,9 +1,11 @@
-"""Config validation (before any job starts) and helpers shared by all rule files."""
+"""Config validation (before any job starts) and the helpers of every rule file (paths of logs and
+benchmark files, thread counts, the training device, and the code fingerprint each rule carries)."""
 
 import sys
+from pathlib import Path
 
 from icl_dynamics.config import ConfigError, validate
-from icl_dynamics.workflow_io import code_fingerprint
+from icl_dynamics.workflow_io.fingerprints import script_code, training_code
 
 # One schema per top-level section, in workflow/schemas/<section>.schema.yaml.
 CONFIG_SECTIONS = ["linear", "measures", "attention", "grokking"]
@@ -25,7 +27,7 @@ def check_section(check, name):
         sys.exit(f"ERROR in configuration: {err}")
 
 
-# Rule files append their figure paths (pdf and png) and per-experiment scorecard tables here.
+# Rule files append their figure stems (FIGURES modules' keys) and per-experiment scorecard tables here.
 ALL_FIGURES = []
 CLAIM_TABLES = []
 
@@ -33,6 +35,24 @@ CLAIM_TABLES = []
 def figure_paths(stem):
     """The PDF and PNG twin of ``figures/<stem>``."""
     return [f"figures/{stem}.pdf", f"figures/{stem}.png"]
+
+
+def log_file(experiment, rule, job=None):
+    """The one log scheme of every rule, ``logs/<experiment>/<rule>/<job>.log`` (or ``<rule>.log`` for a
+    rule with one job); ``job`` holds the rule's wildcards."""
+    return f"{Path('logs', experiment, rule, job or '')}.log"
+
+
+def benchmark_file(experiment, rule, job=None):
+    """Snakemake's benchmark file of a job (its seconds and memory, read by the report) beside its log:
+    ``logs/<experiment>/<rule>/<job>.tsv``. The speed benchmarks of the code are scripts in benchmarks/."""
+    return f"{Path('logs', experiment, rule, job or '')}.tsv"
+
+
+# Threads: training jobs take threads.train (torch's thread count is set from it), every other job
+# threads.default; `--set-threads RULE=N` overrides either per rule.
+TRAIN_THREADS = config["threads"]["train"]
+DEFAULT_THREADS = config["threads"]["default"]
 
 
 def resolve_training_device(name):
@@ -56,6 +76,38 @@ def train_gpus():
     return 1 if TRAINING_DEVICE == "cuda" else 0
 
 
-def train_threads():
-    """Threads for a training job: the configured count (torch's thread count is set from it)."""
-    return config["threads"]["train"]
+# Code fingerprints: every rule that runs library code has `code=` in its params, so Snakemake reruns a
+# job when the code it runs changes (and only then). Training rules: the trajectory code of their training
+# module (editing plotting, measures or claims never retrains). Every other rule: its script and everything
+# it imports (editing a theory, measure, claim or figure function reruns that rule and what depends on it).
+SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
+TRAINING_RULES = {}  # rule name -> training module, filled by the rule files
+
+
+def rule_code(script):
+    """The fingerprint of a non-training rule that runs ``workflow/scripts/<script>.py``."""
+    return script_code(SCRIPTS / f"{script}.py")
+
+
+def train_code(rule, module):
+    """The fingerprint of a training rule (named ``rule``), the trajectory code of ``module`` and its imports."""
+    TRAINING_RULES[rule] = module
+    return training_code(module)
+
+
+def check_code_fingerprints(rules):
+    """Refuse a rule that runs a script without the fingerprint of exactly that code, called at the end of
+    the Snakefile when every rule is defined. A training rule's is its module's trajectory code, every
+    other rule's its own script's."""
+    for entry in rules:
+        if entry.script is None:
+            continue
+        script = Path(str(entry.script)).stem
+        params = dict(entry.params.items())
+        expected = (training_code(TRAINING_RULES[entry.name]) if entry.name in TRAINING_RULES
+                    else script_code(SCRIPTS / f"{script}.py"))
+        if params.get("code") != expected:
+            sys.exit(f"ERROR in workflow: rule {entry.name} runs workflow/scripts/{script}.py but its params hold "
+                     f"no code fingerprint of that code (code={params.get('code')!r}); add "
+                     + (f"code=train_code({entry.name!r}, MODULE)" if entry.name in TRAINING_RULES
+                        else f"code=rule_code({script!r})") + " to its params")

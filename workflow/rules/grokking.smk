@@ -1,5 +1,6 @@
 """Grokking (docs/science.md section 8): training per seed, measures over checkpoints, figure 7, claims G1-G2."""
 
+from icl_dynamics.experiments.grokking import figures as grokking_figures
 from icl_dynamics.experiments.grokking.checks import check_config as check_grokking_config
 from icl_dynamics.experiments.grokking.run import trajectory_settings as grokking_trajectory
 
@@ -7,28 +8,34 @@ check_section(check_grokking_config, "grokking")
 
 GROKKING = config["grokking"]
 GROKKING_SEEDS = GROKKING["seeds"]
-ALL_FIGURES += figure_paths("fig7_grokking")
+ALL_FIGURES += list(grokking_figures.FIGURES)
 CLAIM_TABLES += ["results/claims/grokking.csv"]
+
+# Paths, written once.
+GROKKING_METRICS = "results/grokking/seed{seed}/metrics.parquet"
+GROKKING_CHECKPOINTS = "results/grokking/seed{seed}/checkpoints.npz"
+GROKKING_MEASURES = "results/grokking/measures.parquet"
+GROKKING_EVENTS = "results/grokking/events.parquet"
 
 
 rule grokking_train:
     """Full-batch AdamW on (a + b) mod p; resumes from state/grokking/seed{seed} (not an output). Params
     hold only what changes the run (its settings, device and training code)."""
     output:
-        metrics="results/grokking/seed{seed}/metrics.parquet",
-        checkpoints="results/grokking/seed{seed}/checkpoints.npz",
+        metrics=GROKKING_METRICS,
+        checkpoints=GROKKING_CHECKPOINTS,
     params:
         run=grokking_trajectory(GROKKING),
         device=TRAINING_DEVICE,
-        code=code_fingerprint("icl_dynamics.experiments.grokking.run"),
+        code=train_code("grokking_train", "icl_dynamics.experiments.grokking.run"),
         state_dir="state/grokking/seed{seed}",
     wildcard_constraints:
         seed=r"\d+",
     log:
-        "logs/grokking/train_seed{seed}.log",
+        log_file("grokking", "grokking_train", "seed{seed}"),
     benchmark:
-        "benchmarks/out/grokking/train_seed{seed}.tsv"
-    threads: train_threads()
+        benchmark_file("grokking", "grokking_train", "seed{seed}")
+    threads: TRAIN_THREADS
     resources:
         gpu=train_gpus(),
     conda:
@@ -40,19 +47,20 @@ rule grokking_train:
 rule grokking_measures:
     """Per-head QK/OV spectra and subspace distances, curvatures, memorisation/grokking/stabilisation."""
     input:
-        metrics=expand("results/grokking/seed{seed}/metrics.parquet", seed=GROKKING_SEEDS),
-        checkpoints=expand("results/grokking/seed{seed}/checkpoints.npz", seed=GROKKING_SEEDS),
+        metrics=expand(GROKKING_METRICS, seed=GROKKING_SEEDS),
+        checkpoints=expand(GROKKING_CHECKPOINTS, seed=GROKKING_SEEDS),
     output:
-        measures="results/grokking/measures.parquet",
-        events="results/grokking/events.parquet",
+        measures=GROKKING_MEASURES,
+        events=GROKKING_EVENTS,
     params:
-        measures=config.get("measures", {}),
+        measures=config["measures"],
         events=GROKKING["events"],
+        code=rule_code("grokking_measures"),
     log:
-        "logs/grokking/measures.log",
+        log_file("grokking", "grokking_measures"),
     benchmark:
-        "benchmarks/out/grokking/measures.tsv"
-    threads: config["threads"]["default"]
+        benchmark_file("grokking", "grokking_measures")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
@@ -62,18 +70,22 @@ rule grokking_measures:
 rule grokking_figure:
     """Figure 7: accuracy, loss, OV subspace distance, ranks and curvature on one epoch axis."""
     input:
-        metrics=expand("results/grokking/seed{seed}/metrics.parquet", seed=GROKKING_SEEDS),
-        measures="results/grokking/measures.parquet",
-        events="results/grokking/events.parquet",
+        metrics=expand(GROKKING_METRICS, seed=GROKKING_SEEDS),
+        measures=GROKKING_MEASURES,
+        events=GROKKING_EVENTS,
     output:
-        pdf="figures/fig7_grokking.pdf",
-        png=report("figures/fig7_grokking.png", caption="../report/grokking_figure.rst", category="Figures",
-                   subcategory="Grokking", labels={"figure": "fig7_grokking"}),
+        pdf="figures/{stem}.pdf",
+        png=report("figures/{stem}.png", caption="../report/grokking_figure.rst", category="Figures",
+                   subcategory="Grokking", labels={"figure": "{stem}"}),
+    wildcard_constraints:
+        stem="|".join(grokking_figures.FIGURES),
+    params:
+        code=rule_code("grokking_figure"),
     log:
-        "logs/grokking/figure.log",
+        log_file("grokking", "grokking_figure", "{stem}"),
     benchmark:
-        "benchmarks/out/grokking/figure.tsv"
-    threads: 1
+        benchmark_file("grokking", "grokking_figure", "{stem}")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
@@ -83,23 +95,18 @@ rule grokking_figure:
 rule grokking_claims:
     """Scorecard rows G1 (grokking occurs) and G2 (late OV stabilisation with the test-error drop)."""
     input:
-        events="results/grokking/events.parquet",
+        events=GROKKING_EVENTS,
     output:
         "results/claims/grokking.csv",
     params:
         thresholds=GROKKING["thresholds"],
+        code=rule_code("grokking_claims"),
     log:
-        "logs/grokking/claims.log",
+        log_file("grokking", "grokking_claims"),
     benchmark:
-        "benchmarks/out/grokking/claims.tsv"
-    threads: 1
+        benchmark_file("grokking", "grokking_claims")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:
         "../scripts/grokking_claims.py"
-
-
-rule fig7:
-    """Named target: figure 7."""
-    input:
-        figure_paths("fig7_grokking"),

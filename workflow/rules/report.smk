@@ -9,9 +9,9 @@ REPORT_TABLES = ["results/report/scorecard.html", "results/report/benchmarks.htm
 
 
 rule report_tables:
-    """results/report/: the scorecard and a table of seconds and max_rss per job from benchmarks/out."""
+    """results/report/: the scorecard and a table of seconds and max_rss per job from the benchmark files."""
     input:
-        figures=ALL_FIGURES,
+        figures=[path for stem in ALL_FIGURES for path in figure_paths(stem)],
         claims="results/claims.csv",
     output:
         scorecard=report("results/report/scorecard.html", caption="../report/scorecard.rst", category="Scorecard"),
@@ -25,11 +25,12 @@ rule report_tables:
         patterns=lambda wildcards: {
             r.name: str(r.benchmark) for r in workflow.rules if r.benchmark and r.name != "report_tables"
         },
+        code=rule_code("report_tables"),
     log:
-        "logs/report_tables.log",
+        log_file("report", "report_tables"),
     benchmark:
-        "benchmarks/out/report_tables.tsv"
-    threads: 1
+        benchmark_file("report", "report_tables")
+    threads: DEFAULT_THREADS
     conda:
         "../envs/icl_dynamics.yaml"
     script:

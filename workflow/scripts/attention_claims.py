@@ -5,7 +5,8 @@ import pandas as pd
 from icl_dynamics.experiments.attention.claims import evaluate_claims, jump_table, sudden_emergence_row
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.scorecard import write_rows
-from icl_dynamics.workflow_io import read_cached, rule_logging, write_cached
+from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     settings = measures_section(snakemake.params.measures)

@@ -1,11 +1,12 @@
 """Thin entry point of rule attention_figure: figures 4-6."""
 
-from icl_dynamics.experiments.attention import figures as attention_figures
+from icl_dynamics.experiments.attention.figures import FIGURES
 from icl_dynamics.measures.settings import measures_section
-from icl_dynamics.workflow_io import read_cached, rule_logging
+from icl_dynamics.plotting import save_figure
+from icl_dynamics.workflow_io.cached_files import read_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     tables = {name: read_cached(snakemake.input[name]) for name in ("measures", "metrics", "windows")}
-    draw = {"fig4_icl_emergence": attention_figures.fig4, "fig5_qk_ov_ranks": attention_figures.fig5,
-            "fig6_subspace_distance": attention_figures.fig6}[snakemake.wildcards.stem]
-    draw(tables, measures_section(snakemake.params.measures), snakemake.output.pdf, snakemake.output.png)
+    fig = FIGURES[snakemake.wildcards.stem](tables, measures_section(snakemake.params.measures))
+    save_figure(fig, snakemake.output.pdf, snakemake.output.png)

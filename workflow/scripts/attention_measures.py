@@ -2,9 +2,11 @@
 
 import pandas as pd
 
-from icl_dynamics.experiments.attention.measures import WINDOW_COLUMNS, circuit_measures, emergence_window
+from icl_dynamics.experiments.attention.measures import WINDOW_COLUMNS, emergence_window
+from icl_dynamics.measures.summary import circuit_table
 from icl_dynamics.measures.settings import measures_section, transition_kwargs
-from icl_dynamics.workflow_io import read_cached, rule_logging, set_threads, write_cached
+from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging, set_threads
 
 with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -14,7 +16,7 @@ with rule_logging(snakemake.log[0]):
     for metrics_path, checkpoint_path in zip(snakemake.input.metrics, snakemake.input.checkpoints):
         run = read_cached(metrics_path)
         layers, seed = int(run["layers"].iloc[0]), int(run["seed"].iloc[0])
-        tables.append(circuit_measures(read_cached(checkpoint_path), settings, layers, seed))
+        tables.append(circuit_table(read_cached(checkpoint_path), settings, layers=layers, seed=seed))
         metrics.append(run)
         windows.append({"layers": layers, "seed": seed, **emergence_window(run, transition)})
         print(f"L{layers} seed {seed}: window {windows[-1]}")

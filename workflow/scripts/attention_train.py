@@ -1,7 +1,8 @@
 """Thin entry point of rule attention_train: one attention-only run (depth x seed)."""
 
 from icl_dynamics.experiments.attention.run import train_attention_run
-from icl_dynamics.workflow_io import rule_logging, save_training_outputs, set_threads
+from icl_dynamics.workflow_io.rule_context import rule_logging, set_threads
+from icl_dynamics.workflow_io.cached_files import save_training_outputs
 
 with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)

@@ -4,7 +4,8 @@ import pandas as pd
 
 from icl_dynamics.experiments.grokking.measures import seed_measures
 from icl_dynamics.measures.settings import measures_section
-from icl_dynamics.workflow_io import read_cached, rule_logging, set_threads, write_cached
+from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging, set_threads
 
 with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)

@@ -2,7 +2,8 @@
 
 from icl_dynamics.experiments.linear.claims import linear_rows
 from icl_dynamics.scorecard import write_rows
-from icl_dynamics.workflow_io import read_cached, rule_logging
+from icl_dynamics.workflow_io.cached_files import read_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     comps = {name: read_cached(path) for name, path in zip(snakemake.params.settings, snakemake.input)}

@@ -1,7 +1,8 @@
 """Thin entry point of rule linear_compare: prints both theories' errors against the simulation."""
 
-from icl_dynamics.experiments.linear.run import compare
-from icl_dynamics.workflow_io import read_cached, rule_logging, write_cached
+from icl_dynamics.experiments.linear.compare import compare
+from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     result = compare(snakemake.params.setting, read_cached(snakemake.input.sim), read_cached(snakemake.input.theory),

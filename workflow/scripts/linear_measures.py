@@ -2,7 +2,8 @@
 
 from icl_dynamics.experiments.linear.measures import p2q1_measures
 from icl_dynamics.measures.settings import measures_section
-from icl_dynamics.workflow_io import read_cached, rule_logging, write_cached
+from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     table = p2q1_measures(read_cached(snakemake.input.sim), read_cached(snakemake.input.theory),

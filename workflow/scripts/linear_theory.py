@@ -1,7 +1,8 @@
 """Thin entry point of rule linear_theory."""
 
-from icl_dynamics.experiments.linear.run import theory
-from icl_dynamics.workflow_io import rule_logging, set_threads, write_cached
+from icl_dynamics.experiments.linear.theory import theory
+from icl_dynamics.workflow_io.rule_context import rule_logging, set_threads
+from icl_dynamics.workflow_io.cached_files import write_cached
 
 with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)

@@ -1,9 +1,9 @@
-"""Thin entry point of rule claims."""
+"""Thin entry point of rule claims: every experiment's rows as one scorecard, in the order of claim_ids."""
 
-from icl_dynamics.experiments import claim_ids
 from icl_dynamics.scorecard import merge_tables
-from icl_dynamics.workflow_io import read_cached, rule_logging
+from icl_dynamics.workflow_io.cached_files import read_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     frames = [read_cached(path) for path in snakemake.input]
-    print(merge_tables(frames, claim_ids(snakemake.config), snakemake.output[0]).to_string())
+    print(merge_tables(frames, snakemake.params.claims, snakemake.output[0]).to_string())

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from icl_dynamics.reporting import benchmarks_page, collect_benchmarks, scorecard_page
-from icl_dynamics.workflow_io import read_cached, rule_logging
+from icl_dynamics.workflow_io.cached_files import read_cached
+from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     claims = read_cached(snakemake.input.claims)

@@ -100,3 +100,32 @@ def long_table(steps, series: str, measures: dict[str, np.ndarray], **run) -> pd
         frames.append(pd.DataFrame({**run, "step": steps[grid[0]], "series": series, "layer": layer, "head": head,
                                     "measure": name, "value": values.reshape(-1)}))
     return pd.concat(frames, ignore_index=True)[list(run) + TABLE_COLUMNS]
+
+
+def circuit_table(checkpoints: dict, settings: dict | None = None, **run) -> pd.DataFrame:
+    """Every spectral measure of every head's QK (``W_Q W_K^T``) and OV (``W_V W_O``) circuit at every
+    checkpoint, against the last checkpoint (the final weights ``M(inf)``), as one long table.
+
+    Parameters
+    ----------
+    checkpoints : dict
+        A checkpoint stack in the layout every model shares: ``step`` (T,), ``W_Q, W_K, W_V`` (T, layers,
+        heads, d_model, d_head), ``W_O`` (T, layers, heads, d_head, d_model).
+    settings : dict, optional
+        The validated ``measures:`` section; None: the schema's defaults.
+    **run
+        Constant columns identifying the run (e.g. ``layers``, ``seed``).
+
+    Returns
+    -------
+    DataFrame in the :func:`long_table` format, ``series`` QK and OV, ``layer`` and ``head`` the head's
+    indices: effective rank, marginalised effective ranks, stable rank, subspace distance to the final
+    circuit and mode strengths.
+    """
+    if np.ndim(checkpoints["W_O"]) != 5:
+        raise ValueError(f"checkpoint stack W_O has shape {tuple(np.shape(checkpoints['W_O']))}; expected (steps, "
+                         "layers, heads, d_head, d_model)")
+    steps = np.asarray(checkpoints["step"])
+    return pd.concat([long_table(steps, circuit, measures, **run)
+                      for circuit, measures in circuit_spectral_measures(checkpoints, settings).items()],
+                     ignore_index=True)

@@ -107,19 +107,20 @@ class GrokkingTransformer(nn.Module):
         return self._mlp(resid) @ self.W_U
 
     def head_weights(self) -> dict[str, torch.Tensor]:
-        """Per-head weights, detached float32 on CPU: ``W_Q, W_K, W_V`` (heads, d_model, d_head) and ``W_O``
-        (heads, d_head, d_model)."""
-        return {name: getattr(self, name).detach().float().cpu().clone() for name in HEAD_WEIGHTS}
+        """Per-head weights with a layer axis (the model's one layer), detached float32 on CPU, in the layout
+        every model shares (TransformerLens' order): ``W_Q, W_K, W_V`` (1, heads, d_model, d_head) and ``W_O``
+        (1, heads, d_head, d_model)."""
+        return {name: getattr(self, name).detach().float().cpu().clone()[None] for name in HEAD_WEIGHTS}
 
     @property
     def QK(self) -> torch.Tensor:
-        """Dense QK circuits ``W_Q W_K^T``, (heads, d_model, d_model)."""
-        return (self.W_Q @ self.W_K.transpose(-1, -2)).detach()
+        """Dense QK circuits ``W_Q W_K^T``, (1, heads, d_model, d_model)."""
+        return (self.W_Q @ self.W_K.transpose(-1, -2)).detach()[None]
 
     @property
     def OV(self) -> torch.Tensor:
-        """Dense OV circuits ``W_V W_O``, (heads, d_model, d_model)."""
-        return (self.W_V @ self.W_O).detach()
+        """Dense OV circuits ``W_V W_O``, (1, heads, d_model, d_model)."""
+        return (self.W_V @ self.W_O).detach()[None]
 
 
 def cross_entropy_float64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -48,17 +48,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from icl_dynamics.training.errors import DivergenceError, TrainingInterrupted
 from icl_dynamics.training.state import StateFolder
 
 log = logging.getLogger("icl_dynamics.training")
-
-
-class DivergenceError(RuntimeError):
-    """Training loss became NaN/inf or exceeded ``divergence_factor`` times the initial loss."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGTERM/SIGINT arrived; the state was saved and a rerun resumes from it."""
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Inputs: the per-run emergence windows (:func:`icl_dynamics.experiments.attention.measures.emergence_window`),
 the runs' metrics (the ICL score per checkpoint), the circuit measures table
-(:func:`icl_dynamics.experiments.attention.measures.circuit_measures`) and the ``attention.thresholds``
+(:func:`icl_dynamics.measures.summary.circuit_table`) and the ``attention.thresholds``
 config. "2+ layer runs" are all runs of depth >= 2, every seed.
 
 - **N1, sudden ICL jump in every 2+ layer model, none in the 1-layer model.** A run *jumps* when a

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icl_dynamics.plotting import band, legend_below, mode_colors, plt, save_figure
+from icl_dynamics.plotting import band, legend_below, mode_colors, plt
 
 
 def _depths(tables: dict) -> list[int]:
@@ -30,7 +30,7 @@ def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
         ax.axvline(edge, color="orange", lw=0.6, ls=":")
 
 
-def _seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.ndarray, np.ndarray]:
+def seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Steps (> 0) and a (seeds, steps) array of one metric at depth ``layers``."""
     table = metrics[(metrics["layers"] == layers) & (metrics["step"] > 0)].pivot(index="seed", columns="step",
                                                                                   values=column)
@@ -59,22 +59,22 @@ def _finish_cell(ax, windows: pd.DataFrame, layers: int, ylabel: str, first_col:
         ax.set_xlabel("training step")
 
 
-def _grid(n_rows: int, n_cols: int):
+def depth_grid(n_rows: int, n_cols: int):
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols + 0.8, 1.9 * n_rows + 0.4), sharex=True,
                              squeeze=False, layout="constrained")
     return fig, axes
 
 
-def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
+def fig4(tables: dict, settings: dict) -> plt.Figure:
     """ICL score (top) and held-out loss (bottom) over training: mean, min-max band and each seed."""
     metrics, windows = tables["metrics"], tables["windows"]
     depths = _depths(tables)
-    fig, axes = _grid(2, len(depths))
+    fig, axes = depth_grid(2, len(depths))
     for col, layers in enumerate(depths):
         for row, (column, label) in enumerate([("icl_score", "ICL score (nats)\nloss late - loss early"),
                                                ("eval_loss", "held-out loss (nats)")]):
             ax = axes[row, col]
-            steps, values = _seed_matrix(metrics, layers, column)
+            steps, values = seed_matrix(metrics, layers, column)
             color = "C0" if row == 0 else "C3"
             band(ax, steps, values, color=color, label=f"mean over {values.shape[0]} seeds (band: min-max)")
             # Seeds can jump at different steps, which the mean smears out: draw each one too.
@@ -83,14 +83,14 @@ def fig4(tables: dict, settings: dict, pdf_path, png_path) -> None:
             _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0, last_row=row == 1)
     legend_below(fig, axes[0, 0])
     fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
-    save_figure(fig, pdf_path, png_path)
+    return fig
 
 
-def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str, pdf_path, png_path) -> None:
+def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str) -> plt.Figure:
     """One row per (circuit, measure, y-label), one column per depth, one line per layer."""
     measures, windows = tables["measures"], tables["windows"]
     depths = _depths(tables)
-    fig, axes = _grid(len(rows), len(depths))
+    fig, axes = depth_grid(len(rows), len(depths))
     colors = mode_colors(max(depths))
     for col, layers in enumerate(depths):
         for row, (circuit, measure, label) in enumerate(rows):
@@ -102,51 +102,24 @@ def _per_layer_panels(tables: dict, rows: list[tuple[str, str, str]], title: str
                          last_row=row == len(rows) - 1)
     legend_below(fig, axes[0, -1])  # the deepest model's panel names every layer
     fig.suptitle(title + "\n(mean over heads and seeds, band: min-max)")
-    save_figure(fig, pdf_path, png_path)
+    return fig
 
 
-def fig5(tables: dict, settings: dict, pdf_path, png_path) -> None:
+def fig5(tables: dict, settings: dict) -> plt.Figure:
     """Effective rank and marginalised effective rank of the per-head QK and OV circuits."""
     k = settings["marginal_rank_k"]
     marginal = f"marginal_effective_rank_k{k}"
     rows = [("QK", "effective_rank", "QK effective rank"), ("QK", marginal, f"QK marg. eff. rank (k={k})"),
             ("OV", "effective_rank", "OV effective rank"), ("OV", marginal, f"OV marg. eff. rank (k={k})")]
-    _per_layer_panels(tables, rows, "Fig. 5: spectral rank dynamics of the QK and OV circuits", pdf_path, png_path)
+    return _per_layer_panels(tables, rows, "Fig. 5: spectral rank dynamics of the QK and OV circuits")
 
 
-def fig6(tables: dict, settings: dict, pdf_path, png_path) -> None:
+def fig6(tables: dict, settings: dict) -> plt.Figure:
     """Subspace distance of each head's QK and OV circuit to its final value."""
     rows = [("QK", "subspace_distance", "QK subspace dist.\nto final"),
             ("OV", "subspace_distance", "OV subspace dist.\nto final")]
-    _per_layer_panels(tables, rows, "Fig. 6: subspace distance to the final circuits", pdf_path, png_path)
+    return _per_layer_panels(tables, rows, "Fig. 6: subspace distance to the final circuits")
 
 
-def figS2(families: dict[str, tuple[pd.DataFrame, pd.DataFrame]], models: dict[str, dict], pdf_path,
-          png_path) -> None:
-    """The model-family ablation: ICL score per depth for every family (mean, min-max band and each seed),
-    each family's detected windows as a shaded span (median over seeds) in its colour.
-
-    ``families`` maps a family name to its (metrics, windows) tables, the main family first; ``models``
-    maps it to its ``model`` settings, which label the curves.
-    """
-    depths = sorted(next(iter(families.values()))[0]["layers"].unique())
-    fig, axes = _grid(1, len(depths))
-    for col, layers in enumerate(depths):
-        ax = axes[0, col]
-        for color, (family, (metrics, windows)) in zip(mode_colors(max(len(families), 3)), families.items()):
-            steps, values = _seed_matrix(metrics, layers, "icl_score")
-            model = models[family]
-            band(ax, steps, values, color=color,
-                 label=f"{family}: layer_norm {model['layer_norm']}, positions {model['positional']}")
-            ax.plot(steps, values.T, color=color, lw=0.5, alpha=0.5)
-            runs = windows[(windows["layers"] == layers) & windows["detected"].astype(bool)]
-            if not runs.empty:
-                ax.axvspan(runs["start"].median(), runs["end"].median(), color=color, alpha=0.15, lw=0)
-        ax.set_xscale("log")
-        ax.set_xlabel("training step")
-        ax.set_title(f"{layers} layer{'s' if layers > 1 else ''}")
-    axes[0, 0].set_ylabel("ICL score (nats)\nloss late - loss early")
-    legend_below(fig, axes[0, 0])
-    fig.suptitle("Fig. S2: ICL score of each model family\n(mean, min-max band and each seed; shaded: median "
-                 "detected window)")
-    save_figure(fig, pdf_path, png_path)
+FIGURES = {"fig4_icl_emergence": fig4, "fig5_qk_ov_ranks": fig5, "fig6_subspace_distance": fig6}
+"""Figures of the rule attention_figure, by file stem; each takes (tables, measures section) and returns a Figure."""

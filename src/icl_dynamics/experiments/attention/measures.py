@@ -1,11 +1,7 @@
-"""Measures of the attention-only runs (docs/science.md sections 5 and 7): per-head circuit spectra over
-checkpoints and the emergence window of the ICL score.
-
-Uses the shared measures (:func:`icl_dynamics.measures.summary.circuit_spectral_measures` on the factored QK and
-OV circuits, :func:`icl_dynamics.measures.events.detect_transition`); this module only arranges a run's
-checkpoint stack (``icl_dynamics.experiments.attention.run.train_attention_run``) into their inputs and their
-outputs into tables.
-"""
+"""Measures of the attention-only runs (docs/science.md sections 5 and 7) beyond the per-head circuit
+spectra (which :func:`icl_dynamics.measures.summary.circuit_table` computes from a run's checkpoint stack, as
+for every experiment): the emergence window of the ICL score
+(:func:`icl_dynamics.measures.events.detect_transition`)."""
 
 from __future__ import annotations
 
@@ -15,34 +11,8 @@ import numpy as np
 import pandas as pd
 
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import circuit_spectral_measures, long_table
 WINDOW_COLUMNS = ["layers", "seed", "detected", "start", "middle", "end", "width_decades", "icl_before", "icl_after",
                   "icl_drop"]
-
-
-def circuit_measures(checkpoints: dict, settings: dict, layers: int, seed: int) -> pd.DataFrame:
-    """Spectral measures of every head's QK (``W_Q W_K^T``) and OV (``W_V W_O``) circuit at every checkpoint.
-
-    Parameters
-    ----------
-    checkpoints : dict
-        ``step`` (T,), ``W_Q, W_K, W_V`` (T, layers, heads, d_model, d_head), ``W_O`` (T, layers, heads,
-        d_head, d_model). The last checkpoint is the final weights ``M(inf)``.
-    settings : dict
-        The validated ``measures:`` section.
-    layers, seed : int
-        Identify the run in the table.
-
-    Returns
-    -------
-    DataFrame in the long-table format (:func:`icl_dynamics.measures.summary.long_table`): ``layers, seed,
-    step, series`` (QK or OV)``, layer, head, measure, value``: effective rank, marginalised effective
-    ranks, stable rank, subspace distance to the final circuit and mode strengths.
-    """
-    steps = np.asarray(checkpoints["step"])
-    return pd.concat([long_table(steps, circuit, measures, layers=layers, seed=seed)
-                      for circuit, measures in circuit_spectral_measures(checkpoints, settings).items()],
-                     ignore_index=True)
 
 
 def _value_at_or_before(steps: np.ndarray, values: np.ndarray, step: float) -> float:

@@ -90,3 +90,7 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     n_seeds = metrics["seed"].nunique()
     fig.suptitle(f"Grokking of (a + b) mod p: mean and min-max band over {n_seeds} seeds")
     return fig
+
+
+FIGURES = {"fig7_grokking": figure7}
+"""Figures of the rule grokking_figure, by file stem; each takes (metrics, measures, events)."""

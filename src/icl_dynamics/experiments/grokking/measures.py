@@ -1,6 +1,6 @@
 """Measures of the grokking runs (docs/science.md sections 5 and 8): circuit spectra, curvatures and events.
 
-Uses the shared measures (:func:`~icl_dynamics.measures.summary.circuit_spectral_measures` on the factored
+Uses the shared measures (:func:`~icl_dynamics.measures.summary.circuit_table` of the factored
 per-head QK and OV circuits, :func:`~icl_dynamics.measures.curvature.autocorrelation_curvature`,
 :func:`~icl_dynamics.measures.events.detect_transition`); this module arranges one seed's metrics table
 and checkpoint stack (``icl_dynamics.experiments.grokking.run.train_grokking_run``) into their inputs and their
@@ -22,33 +22,9 @@ import pandas as pd
 
 from icl_dynamics.measures.curvature import autocorrelation_curvature
 from icl_dynamics.measures.events import detect_transition
-from icl_dynamics.measures.summary import circuit_spectral_measures, long_table
+from icl_dynamics.measures.summary import circuit_table, long_table
 
 EVENT_COLUMNS = ["seed", "event", "start", "step", "end"]
-
-
-def circuit_measures(steps, checkpoints: dict, settings: dict, seed: int) -> pd.DataFrame:
-    """Spectral measures of every head's QK (W_Q W_K^T) and OV (W_V W_O) circuit at every checkpoint.
-
-    Parameters
-    ----------
-    steps : array_like, shape (T,)
-        Checkpoint steps; the last checkpoint is the final weights M(inf).
-    checkpoints : dict
-        ``W_Q, W_K, W_V`` (T, heads, d_model, d_head) and ``W_O`` (T, heads, d_head, d_model).
-    settings : dict
-        The validated ``measures:`` section.
-
-    Returns
-    -------
-    DataFrame in the long-table format (:func:`icl_dynamics.measures.summary.long_table`; the model's one
-    layer is layer 0): effective rank, marginalised effective ranks, stable rank, subspace distance and
-    mode strengths per head of ``series`` QK and OV.
-    """
-    return pd.concat([long_table(steps, circuit, {name: values[:, None] for name, values in measures.items()},
-                                 seed=seed)
-                      for circuit, measures in circuit_spectral_measures(checkpoints, settings).items()],
-                     ignore_index=True)
 
 
 def curvature_measures(metrics: pd.DataFrame, window: int, log_loss: bool) -> pd.DataFrame:
@@ -107,7 +83,7 @@ def seed_measures(metrics: pd.DataFrame, checkpoints: dict, settings: dict, even
     accuracies and ``curvature_log_loss``).
     """
     seed = int(metrics["seed"].iloc[0])
-    circuits = circuit_measures(metrics["step"], checkpoints, settings, seed)
+    circuits = circuit_table(checkpoints, settings, seed=seed)
     curvatures = curvature_measures(metrics, settings["curvature_window"], events["curvature_log_loss"])
     events = grokking_events(metrics, circuits, events["memorisation_acc"], events["grokking_acc"],
                              settings["transition"])

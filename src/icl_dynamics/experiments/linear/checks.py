@@ -7,7 +7,7 @@ check never reruns them.
 from __future__ import annotations
 
 from icl_dynamics.config import ConfigError
-from icl_dynamics.experiments.linear.run import resolve_setting
+from icl_dynamics.experiments.linear.settings import resolve_setting
 
 
 def check_config(linear_cfg: dict, config: dict | None = None) -> None:
@@ -27,8 +27,3 @@ def check_config(linear_cfg: dict, config: dict | None = None) -> None:
         if setting["context_sampling"] == "wishart" and setting["N"] < setting["d"]:
             raise ConfigError(f"config key 'linear.settings.{name}.N' = {setting['N']} < d = {setting['d']}: "
                              "Wishart context sampling needs N >= d (use context_sampling: tokens)")
-    defaults = linear_cfg["defaults"]
-    smallest = min(linear_cfg["validity_map"]["N"])
-    if defaults["context_sampling"] == "wishart" and smallest < defaults["d"]:
-        raise ConfigError(f"config key 'linear.validity_map.N' holds N = {smallest} < d = {defaults['d']}: "
-                          "Wishart context sampling needs N >= d")

@@ -1,5 +1,6 @@
 """Scorecard rows L1-L6 for the linear transformer, computed from the per-setting comparisons
-(``experiments.linear.run.compare``); row M1 from the measures of p2 q1; row L7 from the validity map.
+(``experiments.linear.compare.compare``) and row M1 from the measures of p2 q1 (row L7 is the validity map's,
+``experiments.validity_map.claims``).
 Thresholds come from ``linear.thresholds`` in the config."""
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ MEASURES_EXPERIMENT = "linear_transformer_measures"
 
 
 def claim_ids(section: dict) -> list[str]:
-    """The scorecard rows the linear experiment writes: L1-L6 (comparisons), M1 (measures of p2 q1), L7
-    (validity map)."""
-    return ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "M1"]
+    """The scorecard rows the linear experiment writes: L1-L6 (comparisons), M1 (measures of p2 q1)."""
+    return ["L1", "L2", "L3", "L4", "L5", "L6", "M1"]
 
 
 def _aligned(comps: dict) -> dict:
@@ -225,36 +225,3 @@ def rank_staircase_row(runs: dict, tol: float) -> ClaimRow:
     return ClaimRow("M1", MEASURES_EXPERIMENT,
                     "max |seed-mean erank(p2 q1) - exact-mean-flow erank| after the first half-rise (aligned init)",
                     worst, tol, row_verdict, "; ".join(notes))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Row L7
-# Scorecard row L7: a rule of thumb for where the closed form (Eq. 13) holds, read off the validity map
-# (``experiments.linear.validity``), fitted on one part of the grid and scored on the other.
-
-VALIDITY_EXPERIMENT = "linear_transformer_validity"
-
-
-def validity_row(rule: dict, thr: dict) -> ClaimRow:
-    """L7 from :func:`icl_dynamics.experiments.linear.validity.rule_of_thumb`'s result.
-
-    Value: the fraction of held-out cells on whose side of the R^2 threshold the rule puts them.
-    Verdict: ``reproduced`` when it reaches ``validity_accuracy``; ``partial`` when it at least beats the
-    fitting part's majority class (always pass or always fail) on the held-out cells.
-    """
-    held, acc = rule["held_out"], rule["held_out"]["accuracy"]
-    row_verdict = verdict(acc >= thr["validity_accuracy"], acc > rule["baseline_accuracy"])
-    wrong = "; ".join(f"{m['cell']} (N s_min / sum(s_a - s_min) = "
-                      f"{fmt(m['x']) if np.isfinite(m['x']) else 'infinite, isotropic'}, R^2 "
-                      f"{fmt(m['worst_r2_closed'], '.4f')})" for m in rule["misclassified"]) or "none"
-    grid = rule["grid"]
-    note = (f"rule: closed-form worst per-mode R^2 >= {fmt(rule['r2_threshold'])} when N >= {fmt(rule['c'])} x "
-            f"sum_a (s_a - s_min) / s_min, c fitted on {rule['fit']['n']} cells ({rule['fit']['correct']} on the "
-            f"right side) and scored on {held['n']} held-out cells ({rule['holdout']} split): {held['correct']} "
-            f"right; the majority-class rule of the fitting cells gets {fmt(rule['baseline_accuracy'])}. "
-            f"Misclassified: {wrong}. Over the grid (N {fmt(grid['N'], 'g')} x s_min/s_max "
-            f"{fmt(grid['s_ratio'])} x lr {fmt(grid['lr'], 'g')}) the closed form passes in {rule['closed_pass']}/"
-            f"{rule['n_cells']} cells, the exact mean flow in {rule['exact_pass']}/{rule['n_cells']}.")
-    return ClaimRow("L7", VALIDITY_EXPERIMENT,
-                    "fraction of held-out validity-map cells whose closed-form R^2 side the rule of thumb predicts",
-                    acc, thr["validity_accuracy"], row_verdict, note)

@@ -19,7 +19,7 @@ THEORIES = ("exact", "closed")
 
 
 def theory_measures(a: np.ndarray, name: str) -> dict[str, np.ndarray]:
-    """Measures of ``U diag(a) U^T`` predicted from mode strengths ``a`` of shape (T, S, d).
+    """Measures of ``U diag(a) U^T`` predicted from mode strengths ``a`` of shape (S, T, d).
 
     - ``effective_rank_theory_<name>`` = ``erank(|a_1|, ..., |a_d|)``: the singular values of
       ``U diag(a) U^T`` are ``|a_a|`` whatever the orthogonal ``U``;
@@ -28,8 +28,10 @@ def theory_measures(a: np.ndarray, name: str) -> dict[str, np.ndarray]:
       ``|a(inf)|`` (the last step) per seed.
     """
     out = {f"effective_rank_theory_{name}": effective_rank_from_singular_values(np.abs(a))}
-    order = np.argsort(-np.abs(a[-1]), axis=-1, kind="stable")  # (S, d)
-    ordered = np.take_along_axis(a, order[None], axis=-1) * np.sign(np.take_along_axis(a[-1], order, axis=-1))
+    final = a[:, -1]  # (S, d)
+    order = np.argsort(-np.abs(final), axis=-1, kind="stable")  # (S, d)
+    ordered = (np.take_along_axis(a, order[:, None], axis=-1)
+               * np.sign(np.take_along_axis(final, order, axis=-1))[:, None])
     for i in range(a.shape[-1]):
         out[f"mode_strength_{i + 1}_theory_{name}"] = ordered[..., i]
     return out
@@ -39,7 +41,7 @@ def p2q1_measures(sim: dict, theory: dict, settings: dict) -> pd.DataFrame:
     """Long table (seed, step, series = "p2q1", layer, head, measure, value) of the measures of ``p2 q1`` and of
     their theory predictions (:func:`icl_dynamics.measures.summary.long_table`).
 
-    Simulation (``sim["p2q1"]``, shape (T, S, d, d), the last logged step being ``M(inf)`` per seed):
+    Simulation (``sim["p2q1"]``, shape (S, T, d, d), the last logged step being ``M(inf)`` per seed):
     ``effective_rank``, ``marginal_effective_rank_k<k>`` (main and variant k of ``settings``),
     ``stable_rank``, ``subspace_distance`` to the final ``p2 q1`` and ``mode_strength_<i>`` for all d modes
     (the matrix is d x d and the theory predicts every mode), all from
@@ -59,16 +61,16 @@ def p2q1_measures(sim: dict, theory: dict, settings: dict) -> pd.DataFrame:
     if not np.array_equal(steps, theory["steps"]):
         raise ValueError("simulation and theory use different logging steps")
     M = np.asarray(sim["p2q1"], dtype=np.float64)
-    n_steps, n_seeds, d, _ = M.shape
+    n_seeds, n_steps, d, _ = M.shape
     svd = thin_svd(M)
-    final = SVD(svd.U[-1], svd.s[-1], svd.V[-1])
+    final = SVD(svd.U[:, -1:], svd.s[:, -1:], svd.V[:, -1:])  # each seed's M(inf), broadcast over steps
     measures = spectral_measures(svd, final, dict(settings, n_mode_strengths=d))
     for name in THEORIES:
-        a = np.moveaxis(np.asarray(theory[name], dtype=np.float64), 0, 1)  # (T, S, d)
+        a = np.asarray(theory[name], dtype=np.float64)  # (S, T, d)
         if np.all(np.isfinite(a)):
             measures.update(theory_measures(a, name))
     seeds = np.asarray(sim.get("seeds", np.arange(n_seeds)))
-    return pd.concat([long_table(steps, "p2q1", {name: values[:, i] for name, values in measures.items()},
+    return pd.concat([long_table(steps, "p2q1", {name: values[i] for name, values in measures.items()},
                                  seed=int(seed)) for i, seed in enumerate(seeds)], ignore_index=True)
 
 

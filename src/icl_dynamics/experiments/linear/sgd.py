@@ -25,7 +25,8 @@ import numpy as np
 from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, make_task_pool, pool_moments,
                                           task_matrices)
 from icl_dynamics.models.linear_attention import learned_mode_strengths, split_blocks
-from icl_dynamics.training.trainer import DivergenceError
+from icl_dynamics.experiments.linear.initial import initial_weights
+from icl_dynamics.training.errors import DivergenceError
 
 # Batches are drawn for this many steps at a time (fewer, larger random draws); each seed's stream is
 # still its own, so results do not depend on which seeds share the process.
@@ -44,32 +45,6 @@ class SGDSettings:
     context_sampling: str = "wishart"  # wishart (exact in distribution, O(d^2)) | tokens (O(N d))
     eval_batch: int = 2048
     divergence_factor: float = 1e3
-
-
-def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
-    """W_P, W_Q (D, D) at step 0.
-
-    ``aligned``: all zero except p2 = q1 = eps U U^T = eps I (balanced, aligned with U).
-    ``random``: i.i.d. N(0, eps^2 / D) entries (so rows have norm ~ eps), from ``seed``.
-    """
-    D = 2 * task.d
-    if init == "aligned":
-        W_P, W_Q = np.zeros((D, D)), np.zeros((D, D))
-        W_P[task.d:, task.d:] = eps * np.eye(task.d)
-        W_Q[:task.d, :task.d] = eps * np.eye(task.d)
-        return W_P, W_Q
-    if init == "random":
-        rng = np.random.default_rng([seed, 2])
-        return (rng.standard_normal((2, D, D)) * eps / np.sqrt(D))
-    raise ValueError(f"unknown init {init!r}; allowed: aligned, random")
-
-
-def initial_modes(task: RegressionTask, init: str, eps: float, seed: int):
-    """Per-mode (p_a, q_a) at step 0: diag(U^T p2 U), diag(U^T q1 U), the theories' starting point."""
-    W_P, W_Q = initial_weights(task, init, eps, seed)
-    _, p2, q1, _ = split_blocks(W_P, W_Q)
-    U = task.U
-    return np.einsum("ia,ij,ja->a", U, p2, U), np.einsum("ia,ij,ja->a", U, q1, U)
 
 
 def sample_batch(task: RegressionTask, lambdas: np.ndarray, rng: np.random.Generator, size: int,
@@ -134,11 +109,11 @@ def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_s
     """Train one setting for all ``seeds`` at once; return the logged series.
 
     Returned arrays (T = len(log_steps), S = len(seeds)):
-      steps (T,), modes (T, S, d) = diag(U^T p2 q1 U), modes_total (T, S, d) = diag(U^T (p2 q1 + p1 q2) U)
+      steps (T,), modes (S, T, d) = diag(U^T p2 q1 U), modes_total (S, T, d) = diag(U^T (p2 q1 + p1 q2) U)
       (with symmetric tasks W = U Lambda U^T the p1 S_xy q2 path computes the same predictor as
-      p2 S_yx q1, so this is the whole learned map per mode), loss (T, S) on a fixed held-out batch,
-      p1_norm, q2_norm, p2_norm, q1_norm (T, S) Frobenius norms, conserved (T, S) =
-      ||W_P||_F^2 - ||W_Q||_F^2, p2q1 (T, S, d, d), pool_m (S, d), W_P, W_Q (S, D, D) final.
+      p2 S_yx q1, so this is the whole learned map per mode), loss (S, T) on a fixed held-out batch,
+      p1_norm, q2_norm, p2_norm, q1_norm (S, T) Frobenius norms, conserved (S, T) =
+      ||W_P||_F^2 - ||W_Q||_F^2, p2q1 (S, T, d, d), pool_m (S, d), W_P, W_Q (S, D, D) final.
     Raises DivergenceError naming the run, step and learning rate if the loss becomes non-finite or
     exceeds ``divergence_factor`` times its initial value. One setting of :func:`run_sgd_batch`.
     """
@@ -148,8 +123,9 @@ def run_sgd(task: RegressionTask, settings: SGDSettings, seeds: list[int], log_s
 
 def stack_seeds(results: list[dict]) -> dict:
     """The per-run results of one setting's seeds (:func:`run_sgd_batch`, same logging steps) as
-    :func:`run_sgd` returns them: seeds on axis 1 of the logged series, axis 0 of the others."""
-    out = {k: np.stack([r[k] for r in results], axis=1) for k in LOGGED}
+    :func:`run_sgd` returns them: seeds on axis 0 of every array (the linear experiment's one axis order,
+    seed then step, as the theories' arrays)."""
+    out = {k: np.stack([r[k] for r in results]) for k in LOGGED}
     out.update({k: np.stack([r[k] for r in results]) for k in ("pool_m", "W_P", "W_Q", "seed")})
     out["seeds"] = out.pop("seed")
     out["steps"] = results[0]["steps"]

@@ -8,14 +8,18 @@ import pandas as pd
 import pytest
 
 from icl_dynamics.config import ConfigError, load_config, validate
-from icl_dynamics.experiments.linear.claims import validity_row
-from icl_dynamics.experiments.linear.figures import figS3, threshold_edges
-from icl_dynamics.experiments.linear.checks import check_config
-from icl_dynamics.experiments.linear.run import (compare, computation_key, resolve_setting, simulate,
-                                                theory)
-from icl_dynamics.experiments.linear.validity import (anisotropy, cell_measures, cell_name, fit_threshold, grid_cells,
-                                                      held_out, map_table, merge_parts, operating_points, rule_of_thumb,
-                                                      rule_statistic, run_cells, wide_cells)
+from icl_dynamics.experiments.linear.compare import compare
+from icl_dynamics.experiments.linear.settings import computation_key, resolve_setting
+from icl_dynamics.experiments.linear.simulate import simulate
+from icl_dynamics.experiments.linear.theory import theory
+from icl_dynamics.experiments.validity_map.checks import check_config
+from icl_dynamics.experiments.validity_map.claims import validity_row
+from icl_dynamics.experiments.validity_map.figures import figS3, threshold_edges
+from icl_dynamics.experiments.validity_map.grid import anisotropy, cell_name, grid_cells, operating_points
+from icl_dynamics.experiments.validity_map.rule_of_thumb import fit_threshold, held_out, rule_of_thumb, rule_statistic
+from icl_dynamics.experiments.validity_map.run import run_cells
+from icl_dynamics.experiments.validity_map.table import cell_measures, map_table, merge_parts, wide_cells
+from icl_dynamics.plotting import save_figure
 
 from conftest import REPO
 
@@ -54,29 +58,30 @@ def test_paper_grid_holds_aniso_N10_and_enough_cells():
 
 def test_cells_at_settings_reproduce_the_setting_and_are_cached(small_linear, tmp_path):
     """The batched map's cell N30_ratio0.5_lr0.02 gives aniso_N30's comparison exactly; a second run reads
-    every cell back, and a wider grid computes only its new cells."""
+    every cell's SGD back (and gives the same comparisons), a wider grid simulates only its new cells, and
+    other simulation code reuses nothing."""
     seeds, thr = small_linear["seeds"], small_linear["thresholds"]
     messages = []
-    comps = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="c", log=messages.append)
+    comps = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, sim_code="c", log=messages.append)
     setting = resolve_setting(small_linear, "aniso_N30")
     expected = compare(setting, simulate(setting, seeds), theory(setting, seeds), thr)
     got = dict(comps[1], setting="aniso_N30")
     np.testing.assert_equal(got, expected)
-    assert messages[0] == "0 of 4 cells cached; computing 4"
+    assert messages[0] == "0 of 4 cells' SGD cached; simulating 4"
 
     messages.clear()
-    again = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="c", log=messages.append)
+    again = run_cells(grid_cells(small_linear), seeds, thr, tmp_path, sim_code="c", log=messages.append)
     np.testing.assert_equal(again, comps)
-    assert messages == ["4 of 4 cells cached; computing 0"]
+    assert messages == ["4 of 4 cells' SGD cached; simulating 0"]
     wider = copy.deepcopy(small_linear)
     wider["validity_map"]["N"] = [10, 30, 100]
     messages.clear()
-    run_cells(grid_cells(wider), seeds, thr, tmp_path, code="c", log=messages.append)
-    assert messages[0] == "4 of 6 cells cached; computing 2"
+    run_cells(grid_cells(wider), seeds, thr, tmp_path, sim_code="c", log=messages.append)
+    assert messages[0] == "4 of 6 cells' SGD cached; simulating 2"
     assert "N100_ratio0.5_lr0.02, N100_ratio1_lr0.02" in messages[1]
     messages.clear()
-    run_cells(grid_cells(small_linear), seeds, thr, tmp_path, code="changed", log=messages.append)
-    assert messages[0] == "0 of 4 cells cached; computing 4"  # other code: nothing reused
+    run_cells(grid_cells(small_linear), seeds, thr, tmp_path, sim_code="changed", log=messages.append)
+    assert messages[0] == "0 of 4 cells' SGD cached; simulating 4"  # other simulation code: nothing reused
 
 
 def test_grid_with_N_below_d_is_refused(small_linear):
@@ -196,5 +201,6 @@ def test_figure_S3_renders(tmp_path):
     rule = rule_of_thumb(table, 0.99, "checkerboard")
     thr = {"r2": 0.99, "fixed_point_rel": 0.02, "escape_rel": 0.15}
     grid = {"scale": 2.0, "duration": 20.0, "converged_rel": 0.01}
-    figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid, tmp_path / "s3.pdf", tmp_path / "s3.png")
+    save_figure(figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid), tmp_path / "s3.pdf",
+                tmp_path / "s3.png")
     assert (tmp_path / "s3.png").stat().st_size > 10_000
