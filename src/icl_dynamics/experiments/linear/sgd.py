@@ -24,26 +24,38 @@ import numpy as np
 
 from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, make_task_pool, pool_moments,
                                           task_matrices)
-from icl_dynamics.models.linear_attention import learned_mode_strengths, split_blocks
+from icl_dynamics.models.linear_attention import ModeFactors, learned_mode_strengths, split_blocks
 from icl_dynamics.training.trainer import DivergenceError
 
 # Batches are drawn for this many steps at a time (fewer, larger random draws); each seed's stream is
-# still its own, so results do not depend on which seeds share the process.
+# still its own, so results do not depend on which seeds share the process. Not a config key: it is part
+# of how a seed's random stream is laid out over steps (another value draws other, equally distributed
+# batches), a speed setting of the implementation, not a choice of the experiment.
 DRAW_CHUNK = 25
 
 
 @dataclass(frozen=True)
 class SGDSettings:
-    """Hyperparameters of one linear-transformer run (shared by its seeds)."""
+    """Hyperparameters of one linear-transformer run (shared by its seeds), all required: their defaults
+    live in one place, the ``linear`` schema and ``linear.defaults`` (``schemas/linear.schema.yaml``).
+
+    lr, batch, steps     SGD step, sequences per step, number of steps
+    init                 ``aligned`` (balanced, p2 = q1 = eps I in U's basis) | ``random``
+    eps                  initialisation scale
+    context_sampling     ``wishart`` (exact in distribution, O(d^2)) | ``tokens`` (O(N d))
+    eval_batch           held-out sequences of the logged loss
+    divergence_factor    the run stops with DivergenceError when the held-out loss exceeds this factor times
+                         its initial value (``linear.defaults.divergence_factor``)
+    """
 
     lr: float
     batch: int
     steps: int
-    init: str = "aligned"           # aligned (balanced, p2 = q1 = eps I in U's basis) | random
-    eps: float = 0.01
-    context_sampling: str = "wishart"  # wishart (exact in distribution, O(d^2)) | tokens (O(N d))
-    eval_batch: int = 2048
-    divergence_factor: float = 1e3
+    init: str
+    eps: float
+    context_sampling: str
+    eval_batch: int
+    divergence_factor: float
 
 
 def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
@@ -59,17 +71,16 @@ def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
         W_Q[:task.d, :task.d] = eps * np.eye(task.d)
         return W_P, W_Q
     if init == "random":
-        rng = np.random.default_rng([seed, 2])
+        rng = np.random.default_rng([seed, 2])  # stream 2 of the seed: an identifier, not a choice
         return (rng.standard_normal((2, D, D)) * eps / np.sqrt(D))
     raise ValueError(f"unknown init {init!r}; allowed: aligned, random")
 
 
-def initial_modes(task: RegressionTask, init: str, eps: float, seed: int):
+def initial_modes(task: RegressionTask, init: str, eps: float, seed: int) -> ModeFactors:
     """Per-mode (p_a, q_a) at step 0: diag(U^T p2 U), diag(U^T q1 U), the theories' starting point."""
-    W_P, W_Q = initial_weights(task, init, eps, seed)
-    _, p2, q1, _ = split_blocks(W_P, W_Q)
+    blocks = split_blocks(*initial_weights(task, init, eps, seed))
     U = task.U
-    return np.einsum("ia,ij,ja->a", U, p2, U), np.einsum("ia,ij,ja->a", U, q1, U)
+    return ModeFactors(np.einsum("ia,ij,ja->a", U, blocks.p2, U), np.einsum("ia,ij,ja->a", U, blocks.q1, U))
 
 
 def sample_batch(task: RegressionTask, lambdas: np.ndarray, rng: np.random.Generator, size: int,
