@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import statistics
 import time
 
@@ -54,9 +55,11 @@ def plain_loop(model, optimizer, loss_fn, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def trainer_loop(model, optimizer, loss_fn, steps: int) -> float:
-    """Steps per second of :func:`icl_dynamics.training.trainer.train` (no checkpoints, no state files)."""
-    cfg = TrainerConfig(run_name="bench", total_steps=steps, log_every=steps + 1)
+def trainer_loop(model, optimizer, loss_fn, steps: int, runtime: dict) -> float:
+    """Steps per second of :func:`icl_dynamics.training.trainer.train` (no checkpoints, no state files), with
+    the divergence check of ``attention.runtime``."""
+    cfg = TrainerConfig(run_name="bench", total_steps=steps, state_every=steps + 1, log_every=steps + 1,
+                        divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"])
     start = time.perf_counter()
     train(model, optimizer, loss_fn, cfg)
     return steps / (time.perf_counter() - start)
@@ -78,7 +81,7 @@ def main() -> None:
     loops = {
         "plain, explicit": (plain_loop, explicit_loss(task)),
         "plain, fused": (plain_loop, task.loss),
-        "trainer": (trainer_loop, task.loss),
+        "trainer": (functools.partial(trainer_loop, runtime=section["runtime"]), task.loss),
     }
     print(f"{args.preset} preset, {args.layers} layers, {args.steps} steps x {args.repeats} repeats, "
           f"{args.threads} thread(s)")
@@ -86,7 +89,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, (loop, loss_fn) in loops.items():
             model = copy.deepcopy(initial)
-            rates[name].append(loop(model, make_optimizer(section, model), loss_fn, args.steps))
+            rates[name].append(loop(model, make_optimizer(model, section), loss_fn, args.steps))
     median = {name: statistics.median(values) for name, values in rates.items()}
     for name, values in rates.items():
         print(f"{name:>16}: median {median[name]:7.1f} steps/s, best {max(values):7.1f} "

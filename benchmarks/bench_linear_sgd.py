@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from icl_dynamics.config import load_config
+from icl_dynamics.config import load_config, validate
 from icl_dynamics.data.regression import make_task_pool, task_matrices
 from icl_dynamics.experiments.linear.initial import initial_weights
 from icl_dynamics.experiments.linear.settings import make_task, resolve_setting
@@ -61,7 +61,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = load_config(REPO / "config/config.yaml")
-    setting = resolve_setting(cfg["linear"], args.setting)
+    setting = resolve_setting(validate(cfg["linear"], "linear", prefix="linear"), args.setting)
     seeds = cfg["linear"]["seeds"]
     task = make_task(setting)
     print(f"setting {args.setting}: d={task.d}, N={task.N}, P={task.P}, batch={setting['batch']}, "
@@ -72,7 +72,9 @@ def main(argv=None):
         baseline(task, setting, seed, args.steps)
     t_base = time.perf_counter() - t0
 
-    sgd = SGDSettings(lr=setting["lr"], batch=setting["batch"], steps=args.steps, eval_batch=setting["batch"])
+    sgd = SGDSettings(lr=setting["lr"], batch=setting["batch"], steps=args.steps, init=setting["init"],
+                      eps=setting["eps"], context_sampling=setting["context_sampling"], eval_batch=setting["batch"],
+                      divergence_factor=setting["divergence_factor"])
     t0 = time.perf_counter()
     run_sgd(task, sgd, seeds, [0, args.steps])
     t_ours = time.perf_counter() - t0

@@ -59,7 +59,7 @@ def _nearest_label(task: BurstyTask, content: torch.Tensor) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def bursty():
     spec = BurstySpec(n_classes=64, n_labels=16, n_items=8, content_dim=63, position_width=65, eps=0.1,
-                      burstiness=4)
+                      burstiness=4, p_bursty=1.0, zipf_alpha=0.0, position_shift=True)
     return BurstyTask(spec, torch.Generator().manual_seed(0))
 
 

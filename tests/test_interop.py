@@ -134,7 +134,8 @@ def test_grokking_import_rejects_what_our_model_cannot_hold():
 
 def test_vector_input_models_are_not_exported():
     model = AttentionOnlyTransformer(AttentionOnlyConfig(n_layers=1, d_model=8, n_heads=2, d_head=4, n_ctx=5,
-                                                         n_outputs=3, input_dim=6))
+                                                         n_outputs=3, input_dim=6, layer_norm="none",
+                                                         positional="learned", init_std=0.02))
     with pytest.raises(ValueError, match="vector inputs"):
         hooked_transformer_state_dict(model)
 

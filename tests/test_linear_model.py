@@ -16,6 +16,14 @@ from icl_dynamics.training.errors import DivergenceError
 RNG = np.random.default_rng(0)
 
 
+def sgd_settings(lr, batch, steps, eval_batch=2048, init="aligned", eps=0.01, **changes):
+    """SGDSettings of these tests: the paper preset's init, eps, context sampling and divergence factor
+    (config.yaml, the linear schema), given here since SGDSettings has no defaults."""
+    values = dict(lr=lr, batch=batch, steps=steps, init=init, eps=eps, context_sampling="wishart",
+                  eval_batch=eval_batch, divergence_factor=1e3)
+    return SGDSettings(**{**values, **changes})
+
+
 def _sequence(d=3, N=6):
     X, Y, x_q = RNG.normal(size=(1, N, d)), RNG.normal(size=(1, N, d)), RNG.normal(size=(1, d))
     return X, Y, x_q, embed_sequences(X, Y, x_q)
@@ -94,7 +102,7 @@ def test_exact_loss_matches_monte_carlo():
 
 def test_seeds_are_independent_of_batching():
     task = RegressionTask(s=np.array([1.0, 0.5]), U=np.eye(2), N=10, P=50)
-    st = SGDSettings(lr=0.05, batch=32, steps=30, eval_batch=64)
+    st = sgd_settings(lr=0.05, batch=32, steps=30, eval_batch=64)
     both = run_sgd(task, st, [0, 1], [0, 10, 30])
     one = run_sgd(task, st, [1], [0, 10, 30])
     assert np.array_equal(both["modes"][1], one["modes"][0])
@@ -105,7 +113,7 @@ def test_aligned_init_is_balanced_and_null_blocks_start_at_zero():
     task = RegressionTask(s=np.array([1.0, 0.5]), U=make_basis("random", 2, 0), N=10, P=5)
     p, q = initial_modes(task, "aligned", 0.01, 0)
     assert np.allclose(p, 0.01) and np.allclose(q, 0.01)
-    out = run_sgd(task, SGDSettings(lr=0.05, batch=16, steps=2, eval_batch=16), [0], [0, 2])
+    out = run_sgd(task, sgd_settings(lr=0.05, batch=16, steps=2, eval_batch=16), [0], [0, 2])
     assert out["p1_norm"][0, 0] == 0 and out["q2_norm"][0, 0] == 0
     assert np.isclose(out["conserved"][0, 0], 0.0)
 
@@ -115,7 +123,7 @@ def test_short_run_follows_exact_mean_flow():
     s = np.array([2.0, 1.0])
     task = RegressionTask(s=s, U=np.eye(2), N=20, P=200)
     steps = list(range(0, 1501, 50))
-    out = run_sgd(task, SGDSettings(lr=0.02, batch=256, steps=1500, eval_batch=64), [0], steps)
+    out = run_sgd(task, sgd_settings(lr=0.02, batch=256, steps=1500, eval_batch=64), [0], steps)
     m = out["pool_m"][0]
     p, q = ef.integrate_mean_flow(np.full(2, 0.01), np.full(2, 0.01), 0.02 * np.array(steps), s, 20, m)
     a_sim, a_th = out["modes"][0], p * q
@@ -126,7 +134,7 @@ def test_short_run_follows_exact_mean_flow():
 def test_divergence_names_run_step_and_rate():
     task = RegressionTask(s=np.array([4.0, 2.0]), U=np.eye(2), N=10, P=20)
     with pytest.raises(DivergenceError, match=r"run 'too_fast' diverged at step \d+ with learning rate 5.0"):
-        run_sgd(task, SGDSettings(lr=5.0, batch=32, steps=200, eps=0.5, eval_batch=32), [0],
+        run_sgd(task, sgd_settings(lr=5.0, batch=32, steps=200, eps=0.5, eval_batch=32), [0],
                 list(range(0, 201, 5)), run_name="too_fast")
 
 
@@ -141,9 +149,9 @@ def test_blocks_split():
 def test_runs_of_different_settings_batch_without_changing_each_other():
     """run_sgd_batch: settings differing in N, spectrum, lr, steps and logging steps, stacked in one batch,
     give each setting's run_sgd result exactly."""
-    a = (RegressionTask(s=np.array([2.0, 0.5]), U=np.eye(2), N=10, P=50), SGDSettings(lr=0.05, batch=16, steps=40))
+    a = (RegressionTask(s=np.array([2.0, 0.5]), U=np.eye(2), N=10, P=50), sgd_settings(lr=0.05, batch=16, steps=40))
     b = (RegressionTask(s=np.array([1.0, 1.0]), U=make_basis("random", 2, 3), N=30, P=20),
-         SGDSettings(lr=0.02, batch=16, steps=65, init="random"))
+         sgd_settings(lr=0.02, batch=16, steps=65, init="random"))
     logs = {0: [0, 3, 40], 1: [0, 1, 30, 64, 65]}
     runs = [SGDRun(task, st, seed, tuple(logs[i]), f"s{i}") for i, (task, st) in enumerate((a, b)) for seed in (0, 1)]
     batched = run_sgd_batch(runs)
@@ -151,4 +159,4 @@ def test_runs_of_different_settings_batch_without_changing_each_other():
         alone = run_sgd(task, st, [0, 1], logs[i])
         np.testing.assert_equal(stack_seeds(batched[2 * i:2 * i + 2]), alone)
     with pytest.raises(ValueError, match="must share d, batch and eval_batch"):
-        run_sgd_batch([runs[0], SGDRun(a[0], SGDSettings(lr=0.05, batch=8, steps=40), 0, (0, 40))])
+        run_sgd_batch([runs[0], SGDRun(a[0], sgd_settings(lr=0.05, batch=8, steps=40), 0, (0, 40))])

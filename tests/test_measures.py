@@ -376,8 +376,8 @@ def test_keyword_defaults_are_the_schemas():
         assert _keyword_defaults(function) == {"k": measures["marginal_rank_k"]}
     assert _keyword_defaults(autocorrelation_curvature) == {"window": measures["curvature_window"]}
     linear = _schema_defaults("linear", "thresholds")
-    assert {k: v for k, v in _keyword_defaults(count_cliffs).items() if k != "n_grid"} == {
-        name: linear[f"cliff_{name}"] for name in ("prominence", "min_drop", "smoothing")}
+    assert _keyword_defaults(count_cliffs) == {
+        name: linear[f"cliff_{name}"] for name in ("prominence", "min_drop", "smoothing", "n_grid")}
 
 
 def test_measures_work_without_settings(rng):

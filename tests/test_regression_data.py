@@ -10,7 +10,7 @@ from icl_dynamics.data.regression import (RegressionTask, context_second_moment,
 def test_spectrum_kinds():
     assert np.allclose(make_spectrum("explicit", 3, values=[3, 2, 1]), [3, 2, 1])
     assert np.allclose(make_spectrum("geometric", 3, ratio=0.5, scale=2), [2, 1, 0.5])
-    assert np.allclose(make_spectrum("power_law", 3, exponent=1.0), [1, 0.5, 1 / 3])
+    assert np.allclose(make_spectrum("power_law", 3, exponent=1.0, scale=1.0), [1, 0.5, 1 / 3])
     assert np.allclose(make_spectrum("isotropic", 3, scale=0.7), [0.7] * 3)
     with pytest.raises(ValueError, match="unknown spectrum kind 'cubic'"):
         make_spectrum("cubic", 3)

@@ -57,8 +57,8 @@ def run(state_dir=None, loss_fn=None, lr=0.05, state_every=7, fingerprint=""):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5))
     cfg = TrainerConfig(run_name="tiny", total_steps=TOTAL, checkpoint_steps=interval_steps(TOTAL, 10),
-                        state_dir=state_dir, state_every=state_every, log_every=10,
-                        fingerprint=fingerprint)
+                        state_dir=state_dir, state_every=state_every, log_every=10, divergence_factor=1e3,
+                        check_every=1, fingerprint=fingerprint)
 
     def on_checkpoint(step, m):
         return {"norm": m.net[0].weight.norm().item(), "W": m.net[0].weight.detach()}
@@ -120,7 +120,8 @@ def test_divergence_names_run_step_and_lr():
     seed_everything(0)
     model = Tiny()
     opt = torch.optim.SGD(model.parameters(), lr=5.0)
-    cfg = TrainerConfig(run_name="exploding", total_steps=200, divergence_factor=100.0)
+    cfg = TrainerConfig(run_name="exploding", total_steps=200, state_every=1000, log_every=1000,
+                        divergence_factor=100.0, check_every=1)
     with pytest.raises(DivergenceError, match=r"run exploding diverged at step \d+ with learning rate 5"):
         train(model, opt, make_loss_fn(), cfg)
 
@@ -134,7 +135,8 @@ def test_nan_loss_raises_at_its_step():
         return loss * float("nan") if step == 5 else loss
 
     with pytest.raises(DivergenceError, match="at step 5 with learning rate 0.01"):
-        train(model, opt, loss_fn, TrainerConfig(run_name="nan", total_steps=10))
+        train(model, opt, loss_fn, TrainerConfig(run_name="nan", total_steps=10, state_every=1000, log_every=1000,
+                                                 divergence_factor=1e3, check_every=1))
 
 
 def test_interval_steps():

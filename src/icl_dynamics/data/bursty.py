@@ -35,18 +35,19 @@ TEST_SETS = ("in_context", "flipped", "in_weights")
 
 @dataclass
 class BurstySpec:
-    """Parameters of the task (docs/science.md section 7; defaults are Reddy's)."""
+    """Parameters of the task (docs/science.md section 7), all required: their defaults (Reddy's values)
+    live in one place, the ``attention.bursty`` schema (``schemas/attention.schema.yaml``)."""
 
-    n_classes: int = 128
-    n_labels: int = 32
-    n_items: int = 8
-    content_dim: int = 63
-    position_width: int = 65
-    eps: float = 0.1
-    burstiness: int = 4
-    p_bursty: float = 1.0
-    zipf_alpha: float = 0.0
-    position_shift: bool = True
+    n_classes: int
+    n_labels: int
+    n_items: int
+    content_dim: int
+    position_width: int
+    eps: float
+    burstiness: int
+    p_bursty: float
+    zipf_alpha: float
+    position_shift: bool
 
     @property
     def seq_len(self) -> int:

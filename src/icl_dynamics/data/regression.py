@@ -22,16 +22,19 @@ SPECTRUM_PARAMETER = {"explicit": "values", "geometric": "ratio", "power_law": "
 
 
 def make_spectrum(kind: str, d: int, values=None, ratio: float | None = None, exponent: float | None = None,
-                  scale: float = 1.0) -> np.ndarray:
+                  scale: float | None = None) -> np.ndarray:
     """Eigenvalues s_1 >= ... >= s_d of the input covariance.
 
     kind: ``explicit`` (``values``, length d), ``geometric`` (s_a = scale * ratio^(a-1)),
-    ``power_law`` (s_a = scale * a^(-exponent)), ``isotropic`` (s_a = scale). The parameter a kind needs
-    has no default: leaving it out is an error, not a silent choice.
+    ``power_law`` (s_a = scale * a^(-exponent)), ``isotropic`` (s_a = scale). The parameters a kind needs
+    (``scale`` for every kind but ``explicit``) have no default: leaving one out is an error, not a silent
+    choice (the config schema requires them too).
     """
     needed = SPECTRUM_PARAMETER.get(kind)
     if needed is not None and {"values": values, "ratio": ratio, "exponent": exponent}[needed] is None:
         raise ValueError(f"a {kind} spectrum needs '{needed}'")
+    if kind in ("geometric", "power_law", "isotropic") and scale is None:
+        raise ValueError(f"a {kind} spectrum needs 'scale'")
     a = np.arange(1, d + 1, dtype=float)
     if kind == "explicit":
         s = np.asarray(values, dtype=float)
@@ -50,8 +53,9 @@ def make_spectrum(kind: str, d: int, values=None, ratio: float | None = None, ex
     return s
 
 
-def make_basis(kind: str, d: int, seed: int = 0) -> np.ndarray:
-    """Eigenbasis U (d x d orthogonal): ``identity`` or ``random`` (Haar, from ``seed``)."""
+def make_basis(kind: str, d: int, seed: int) -> np.ndarray:
+    """Eigenbasis U (d x d orthogonal): ``identity`` or ``random`` (Haar, from ``seed``, the config's
+    ``basis_seed``; ignored by ``identity``)."""
     if kind == "identity":
         return np.eye(d)
     if kind == "random":
@@ -63,6 +67,7 @@ def make_basis(kind: str, d: int, seed: int = 0) -> np.ndarray:
 
 def make_task_pool(P: int, d: int, seed: int) -> np.ndarray:
     """Diagonals Lambda^mu of the P tasks, shape (P, d), entries N(0, 1)."""
+    # Stream 1 of the seed (the SGD uses 2-4): an identifier that keeps the streams apart, not a choice.
     return np.random.default_rng([seed, 1]).standard_normal((P, d))
 
 

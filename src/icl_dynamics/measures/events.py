@@ -15,6 +15,13 @@ from icl_dynamics.measures.svd import as_float64
 TRANSITION = DEFAULTS["transition"]
 
 
+class Cliffs(NamedTuple):
+    """Cliffs found by :func:`count_cliffs`: how many, and the step of each (its drop rate's peak)."""
+
+    count: int
+    steps: np.ndarray
+
+
 class Transition(NamedTuple):
     """A detected transition, in step units: where the curve passes the low, half and high levels."""
 
@@ -106,6 +113,7 @@ def detect_transition(
         return None
     y = _moving_average(v, smoothing)
     change = y[-1] - y[0]
+    # 1.4826 median|.| is the standard deviation of Gaussian noise (a constant of the estimator, not a choice)
     sigma = 1.4826 * np.median(np.abs(np.diff(v))) / np.sqrt(2.0)
     if change == 0 or abs(change) < min_relative_change * np.ptp(y) or abs(change) < min_signal_to_noise * sigma:
         return None
@@ -114,7 +122,7 @@ def detect_transition(
     start_index = int(np.nonzero(f[:end_index] <= low_fraction)[0][-1])
     x_start = _crossing(x, f, low_fraction, start_index)
     x_end = _crossing(x, f, high_fraction, start_index)
-    x_middle = _crossing(x, f, 0.5, start_index)
+    x_middle = _crossing(x, f, 0.5, start_index)  # 1/2: the definition of the middle, not a choice
     if x_end - x_start > max_width_decades:
         return None
     return Transition(10**x_start, 10**x_middle, 10**x_end)
@@ -131,23 +139,24 @@ def largest_fall_within(steps, values, decades: float) -> float:
     positive = steps > 0
     x, v = np.log10(steps[positive]), values[positive]
     later = x[None, :] > x[:, None]
-    within = later & (x[None, :] - x[:, None] <= decades + 1e-12)
+    within = later & (x[None, :] - x[:, None] <= decades + 1e-12)  # 1e-12: log10 rounding, not a choice
     falls = np.where(within, v[:, None] - v[None, :], 0.0)
     return float(max(falls.max(initial=0.0), 0.0))
 
 
 def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float = CLIFF_DEFAULTS["prominence"],
                  min_drop: float = CLIFF_DEFAULTS["min_drop"], smoothing: float = CLIFF_DEFAULTS["smoothing"],
-                 n_grid: int = 200) -> tuple[int, np.ndarray]:
+                 n_grid: int = CLIFF_DEFAULTS["n_grid"]) -> Cliffs:
     """Cliffs of a loss curve on a log-step axis.
 
-    log L is resampled on a uniform grid of ln(step) and smoothed with a Gaussian of standard deviation
+    log L is resampled on a uniform grid of ``n_grid`` points in ln(step) and smoothed with a Gaussian of
+    standard deviation
     ``smoothing`` (in ln(step); SGD noise on a plateau otherwise makes spurious peaks, while a cliff is
     several times wider); the drop rate r = -d log L / d ln(step) is
     computed; a cliff is a peak of r with prominence >= ``prominence`` x max(r) whose drop in log L
     between the peak's bases is >= ``min_drop`` x the whole run's drop in log L (so fluctuations on a
-    plateau do not count). The defaults are the schema's ``linear.thresholds.cliff_*``. Returns (count,
-    steps of the cliffs).
+    plateau do not count). The defaults are the schema's ``linear.thresholds.cliff_*``. Returns
+    :class:`Cliffs` (count, steps of the cliffs).
     """
     mask = steps >= 1
     log_s = np.log(steps[mask])
@@ -157,9 +166,9 @@ def count_cliffs(steps: np.ndarray, loss: np.ndarray, prominence: float = CLIFF_
     rate = np.concatenate([[0.0], -np.gradient(log_loss, grid), [0.0]])
     total_drop = log_loss[0] - log_loss.min()
     if rate.max() <= 0 or total_drop <= 0:
-        return 0, np.array([])
+        return Cliffs(0, np.array([]))
     peaks, props = find_peaks(rate, prominence=prominence * rate.max())
     padded = np.concatenate([[log_loss[0]], log_loss, [log_loss[-1]]])
     drops = padded[props["left_bases"]] - padded[props["right_bases"]]
     keep = peaks[drops >= min_drop * total_drop]
-    return len(keep), np.exp(grid[keep - 1])
+    return Cliffs(len(keep), np.exp(grid[keep - 1]))

@@ -24,7 +24,7 @@ DEFAULTS = measures_section()
 """The ``measures:`` section's schema defaults (``transition`` a dict of its own); read-only."""
 
 CLIFF_DEFAULTS = {name: validate({}, load_schema("linear")["properties"]["thresholds"])[f"cliff_{name}"]
-                  for name in ("prominence", "min_drop", "smoothing")}
+                  for name in ("prominence", "min_drop", "smoothing", "n_grid")}
 """Defaults of :func:`icl_dynamics.measures.events.count_cliffs`: the schema's ``linear.thresholds.cliff_*``
 (the cliff detector serves row L6 of the linear experiment); read-only."""
 

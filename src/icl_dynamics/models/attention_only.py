@@ -46,7 +46,12 @@ POSITIONAL = ("learned", "shortformer", "none")
 
 @dataclass
 class AttentionOnlyConfig:
-    """Shape and options of the model. Exactly one of ``vocab_size`` and ``input_dim`` is set."""
+    """Shape and options of the model. Exactly one of ``vocab_size`` and ``input_dim`` is set.
+
+    Every choice is required: the defaults live in one place, the ``attention.model`` schema
+    (``schemas/attention.schema.yaml``), which :func:`icl_dynamics.experiments.attention.run.build_model`
+    reads. ``vocab_size`` and ``input_dim`` default to None only because exactly one of them is set.
+    """
 
     n_layers: int
     d_model: int
@@ -54,11 +59,11 @@ class AttentionOnlyConfig:
     d_head: int
     n_ctx: int
     n_outputs: int
+    layer_norm: str  # "none" | "pre"
+    positional: str  # "learned" | "shortformer" | "none"
+    init_std: float
     vocab_size: int | None = None
     input_dim: int | None = None
-    layer_norm: str = "none"  # "none" | "pre"
-    positional: str = "learned"  # "learned" | "shortformer" | "none"
-    init_std: float = 0.02
 
     def __post_init__(self):
         if (self.vocab_size is None) == (self.input_dim is None):

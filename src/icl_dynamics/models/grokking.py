@@ -30,13 +30,18 @@ from icl_dynamics.models import HEAD_WEIGHTS
 
 @dataclass
 class GrokkingModelConfig:
-    """Sizes of the model: ``p`` outputs, vocabulary p + 1 (the "=" token), context of 3 tokens."""
+    """Sizes of the model: ``p`` outputs, vocabulary p + 1 (the "=" token), context of 3 tokens.
 
-    p: int = 113
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
+    The sizes are required: their defaults live in one place, the ``grokking.task.p`` and
+    ``grokking.model`` schema keys (``schemas/grokking.schema.yaml``). ``n_ctx`` is not a choice but the
+    length of the input [a, b, =]; it is a field so that a checkpoint of another context length loads.
+    """
+
+    p: int
+    d_model: int
+    n_heads: int
+    d_head: int
+    d_mlp: int
     n_ctx: int = 3
 
 

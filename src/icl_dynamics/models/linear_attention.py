@@ -12,7 +12,26 @@ Blocks (``split_blocks``): [p1 p2] = W_P[d:, :] is the row-block writing into th
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Blocks(NamedTuple):
+    """The blocks of W_P and W_Q that reach y_hat (:func:`split_blocks`), each (..., d, d)."""
+
+    p1: np.ndarray
+    p2: np.ndarray
+    q1: np.ndarray
+    q2: np.ndarray
+
+
+class ModeFactors(NamedTuple):
+    """Per-mode factors of the aligned model, p2 = U diag(p) U^T and q1 = U diag(q) U^T: ``p``, ``q``
+    (..., d), or (..., T, d) along a trajectory; their product is the mode strength a = p q."""
+
+    p: np.ndarray
+    q: np.ndarray
 
 
 def forward(W_P: np.ndarray, W_Q: np.ndarray, Z: np.ndarray) -> np.ndarray:
@@ -34,10 +53,10 @@ def predict(W_P: np.ndarray, W_Q: np.ndarray, A: np.ndarray, x_q: np.ndarray) ->
     return np.einsum("...ij,...bj->...bi", W_P[..., d:, :], u)   # y-rows of W_P
 
 
-def split_blocks(W_P: np.ndarray, W_Q: np.ndarray):
+def split_blocks(W_P: np.ndarray, W_Q: np.ndarray) -> Blocks:
     """(p1, p2, q1, q2): p1 = W_P[d:, :d], p2 = W_P[d:, d:], q1 = W_Q[:d, :d], q2 = W_Q[d:, :d]."""
     d = W_P.shape[-1] // 2
-    return W_P[..., d:, :d], W_P[..., d:, d:], W_Q[..., :d, :d], W_Q[..., d:, :d]
+    return Blocks(W_P[..., d:, :d], W_P[..., d:, d:], W_Q[..., :d, :d], W_Q[..., d:, :d])
 
 
 def block_prediction(W_P, W_Q, S_xx, S_xy, S_yx, S_yy, x_q):
@@ -52,5 +71,5 @@ def block_prediction(W_P, W_Q, S_xx, S_xy, S_yx, S_yy, x_q):
 
 def learned_mode_strengths(W_P: np.ndarray, W_Q: np.ndarray, U: np.ndarray) -> np.ndarray:
     """Per-mode strengths a_a = diag(U^T p2 q1 U), shape (..., d)."""
-    _, p2, q1, _ = split_blocks(W_P, W_Q)
-    return np.einsum("ia,...ij,ja->...a", U, p2 @ q1, U)
+    blocks = split_blocks(W_P, W_Q)
+    return np.einsum("ia,...ij,ja->...a", U, blocks.p2 @ blocks.q1, U)

@@ -17,6 +17,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares
 
+from icl_dynamics.models.linear_attention import ModeFactors
+
 
 def exact_loss(p: np.ndarray, q: np.ndarray, s: np.ndarray, N: int, m: np.ndarray | float = 1.0) -> np.ndarray:
     """L_exact over the last (mode) axis; ``p``, ``q``, ``m`` broadcast against ``s``."""
@@ -38,8 +40,8 @@ def exact_loss_grad(p, q, s, N, m=1.0):
     return grad_p, grad_q
 
 
-def integrate_mean_flow(p0, q0, t_eval, s, N, m=1.0, rtol=1e-9, atol=1e-12):
-    """Integrate the exact mean flow from (p0, q0) and return (p, q) at ``t_eval``.
+def integrate_mean_flow(p0, q0, t_eval, s, N, m=1.0, rtol=1e-9, atol=1e-12) -> ModeFactors:
+    """Integrate the exact mean flow from (p0, q0) and return (p, q) at ``t_eval`` (a ModeFactors).
 
     p0, q0, m: (..., d) (leading dims, e.g. seeds, are integrated in one system). Returns arrays of
     shape (..., T, d). Uses SciPy's LSODA (the flow is stiff: tau ranges over s_max^2 / s_min^2).
@@ -63,11 +65,12 @@ def integrate_mean_flow(p0, q0, t_eval, s, N, m=1.0, rtol=1e-9, atol=1e-12):
     y = sol.y.T  # (T, 2n)
     p = np.moveaxis(y[:, :n].reshape((-1,) + shape), 0, -2)
     q = np.moveaxis(y[:, n:].reshape((-1,) + shape), 0, -2)
-    return p, q
+    return ModeFactors(p, q)
 
 
-def exact_fixed_point(p0, q0, s, N, m=1.0, gtol=1e-10, horizon_factor=50.0):
-    """The fixed point the exact mean flow reaches from (p0, q0): returns (p, q) with |grad| < gtol.
+def exact_fixed_point(p0, q0, s, N, m=1.0, gtol=1e-10, horizon_factor=50.0) -> ModeFactors:
+    """The fixed point the exact mean flow reaches from (p0, q0): returns (p, q) (a ModeFactors) with
+    |grad| < gtol.
 
     Integrates the flow for ``horizon_factor`` slowest timescales 1 / (m s^2), then polishes the end
     point with a least-squares solve of grad L_exact = 0 (Levenberg-Marquardt, which tolerates the
@@ -88,7 +91,7 @@ def exact_fixed_point(p0, q0, s, N, m=1.0, gtol=1e-10, horizon_factor=50.0):
     x = least_squares(grad, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15).x
     if np.abs(grad(x)).max() >= gtol or np.abs(x).max() < 1e-8:
         raise RuntimeError("exact mean flow did not reach a fixed point; is the start exactly at a saddle (p = q = 0)?")
-    return x[:n].reshape(shape), x[n:].reshape(shape)
+    return ModeFactors(x[:n].reshape(shape), x[n:].reshape(shape))
 
 
 def half_time(t: np.ndarray, a: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:

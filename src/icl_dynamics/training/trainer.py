@@ -22,8 +22,8 @@ Example::
     seed_everything(0)
     model = MyModel().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    cfg = TrainerConfig(run_name="demo", total_steps=1000, checkpoint_steps=interval_steps(1000, 100),
-                        state_dir="state/demo", state_every=200)
+    cfg = TrainerConfig(run_name="demo", total_steps=1000, state_every=200, log_every=100, divergence_factor=1e3,
+                        check_every=1, checkpoint_steps=interval_steps(1000, 100), state_dir="state/demo")
     result = train(model, opt, lambda m, step: m.loss(batch(step)), cfg,
                    on_checkpoint=lambda step, m: {"norm": m.weight.norm().item(), "W": m.weight.detach()})
     result.records        # [{"step": 0, "norm": ...}, ...]
@@ -97,24 +97,28 @@ class TrainerConfig:
 
     run_name            names the run in progress lines and errors
     total_steps         number of optimizer updates
-    checkpoint_steps    steps (in ``[0, total_steps]``) at which ``on_checkpoint`` is called
-    state_dir           folder for resumable state (None: no state, no resume)
     state_every         save the state every this many updates
     log_every           progress line every this many updates
     divergence_factor   stop when loss > factor * initial loss (or NaN/inf)
     check_every         check loss for divergence every this many updates (each check syncs a GPU)
+    checkpoint_steps    steps (in ``[0, total_steps]``) at which ``on_checkpoint`` is called (default: none)
+    state_dir           folder for resumable state (None: no state, no resume)
     fingerprint         identifies the settings (:func:`run_fingerprint`); a saved state with another
                         fingerprint is discarded
+
+    The run settings (``state_every`` to ``check_every``) are required: their defaults live in one place,
+    each experiment's ``runtime`` schema section (e.g. ``attention.runtime``), and differ between
+    experiments. The fields with defaults switch features off (no checkpoints, no state, no fingerprint).
     """
 
     run_name: str
     total_steps: int
+    state_every: int
+    log_every: int
+    divergence_factor: float
+    check_every: int
     checkpoint_steps: list[int] = field(default_factory=list)
     state_dir: str | Path | None = None
-    state_every: int = 1000
-    log_every: int = 1000
-    divergence_factor: float = 1e3
-    check_every: int = 1
     fingerprint: str = ""
 
 

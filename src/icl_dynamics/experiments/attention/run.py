@@ -199,7 +199,7 @@ def make_task(section: dict, seed: int, device: torch.device):
     return BurstyClassification(section, seed, device)
 
 
-def make_optimizer(section: dict, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, section: dict) -> torch.optim.Optimizer:
     """Adam (docs/science.md section 7) or SGD (Reddy's bursty task), as configured."""
     o = section["optimizer"]
     if o["name"] == "adam":
@@ -237,7 +237,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     seed_everything(seed)
     model = build_model(section, n_layers).to(dev)
     task = make_task(section, seed, dev)
-    optimizer = make_optimizer(section, model)
+    optimizer = make_optimizer(model, section)
 
     def on_checkpoint(step: int, model: AttentionOnlyTransformer) -> dict:
         with torch.no_grad():
@@ -250,7 +250,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     cfg = TrainerConfig(run_name=f"attention L{n_layers} seed{seed}", total_steps=section["train"]["steps"],
                         checkpoint_steps=checkpoint_schedule(section), state_dir=state_dir,
                         state_every=runtime["state_every"], log_every=runtime["log_every"],
-                        divergence_factor=runtime["divergence_factor"],
+                        divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
                         fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
                                                     device=dev.type))
     result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)

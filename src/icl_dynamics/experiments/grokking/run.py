@@ -105,7 +105,7 @@ def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "
         run_name=f"grokking seed {seed}", total_steps=steps,
         checkpoint_steps=interval_steps(steps, section["train"]["checkpoint_every"]), state_dir=state_dir,
         state_every=runtime["state_every"], log_every=runtime["log_every"],
-        divergence_factor=runtime["divergence_factor"],
+        divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
         fingerprint=run_fingerprint(trajectory_settings(section), seed=seed, device=dev.type))
     result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)

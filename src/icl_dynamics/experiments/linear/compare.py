@@ -10,7 +10,7 @@ from icl_dynamics.measures.events import count_cliffs
 from icl_dynamics.theory import exact_flow
 
 # The thresholds :func:`compare` reads (``linear.thresholds``).
-COMPARE_THRESHOLDS = ("eigen_rel_tol", "cliff_prominence", "cliff_min_drop", "cliff_smoothing")
+COMPARE_THRESHOLDS = ("eigen_rel_tol", "cliff_prominence", "cliff_min_drop", "cliff_smoothing", "cliff_n_grid")
 
 
 def r_squared(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
         half["closed"] = exact_flow.half_time(steps, a_closed, th["fp_closed"] / 2)
     distinct = count_distinct(s, thresholds["eigen_rel_tol"])
     detect = dict(prominence=thresholds["cliff_prominence"], min_drop=thresholds["cliff_min_drop"],
-                  smoothing=thresholds["cliff_smoothing"])
+                  smoothing=thresholds["cliff_smoothing"], n_grid=thresholds["cliff_n_grid"])
     cliffs = {"sim": count_cliffs(steps, loss_sim, **detect),
               "exact": count_cliffs(steps, th["loss_exact"].mean(axis=0), **detect)}
     if has_closed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from icl_dynamics.data.regression import RegressionTask
-from icl_dynamics.models.linear_attention import split_blocks
+from icl_dynamics.models.linear_attention import ModeFactors, split_blocks
 
 
 def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
@@ -22,14 +22,13 @@ def initial_weights(task: RegressionTask, init: str, eps: float, seed: int):
         W_Q[:task.d, :task.d] = eps * np.eye(task.d)
         return W_P, W_Q
     if init == "random":
-        rng = np.random.default_rng([seed, 2])
+        rng = np.random.default_rng([seed, 2])  # stream 2 of the seed: an identifier, not a choice
         return (rng.standard_normal((2, D, D)) * eps / np.sqrt(D))
     raise ValueError(f"unknown init {init!r}; allowed: aligned, random")
 
 
-def initial_modes(task: RegressionTask, init: str, eps: float, seed: int):
+def initial_modes(task: RegressionTask, init: str, eps: float, seed: int) -> ModeFactors:
     """Per-mode (p_a, q_a) at step 0: diag(U^T p2 U), diag(U^T q1 U), the theories' starting point."""
-    W_P, W_Q = initial_weights(task, init, eps, seed)
-    _, p2, q1, _ = split_blocks(W_P, W_Q)
+    blocks = split_blocks(*initial_weights(task, init, eps, seed))
     U = task.U
-    return np.einsum("ia,ij,ja->a", U, p2, U), np.einsum("ia,ij,ja->a", U, q1, U)
+    return ModeFactors(np.einsum("ia,ij,ja->a", U, blocks.p2, U), np.einsum("ia,ij,ja->a", U, blocks.q1, U))

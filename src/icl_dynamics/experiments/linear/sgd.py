@@ -24,27 +24,39 @@ import numpy as np
 
 from icl_dynamics.data.regression import (RegressionTask, apply_context_moment, make_task_pool, pool_moments,
                                           task_matrices)
-from icl_dynamics.models.linear_attention import learned_mode_strengths, split_blocks
 from icl_dynamics.experiments.linear.initial import initial_weights
+from icl_dynamics.models.linear_attention import learned_mode_strengths, split_blocks
 from icl_dynamics.training.errors import DivergenceError
 
 # Batches are drawn for this many steps at a time (fewer, larger random draws); each seed's stream is
-# still its own, so results do not depend on which seeds share the process.
+# still its own, so results do not depend on which seeds share the process. Not a config key: it is part
+# of how a seed's random stream is laid out over steps (another value draws other, equally distributed
+# batches), a speed setting of the implementation, not a choice of the experiment.
 DRAW_CHUNK = 25
 
 
 @dataclass(frozen=True)
 class SGDSettings:
-    """Hyperparameters of one linear-transformer run (shared by its seeds)."""
+    """Hyperparameters of one linear-transformer run (shared by its seeds), all required: their defaults
+    live in one place, the ``linear`` schema and ``linear.defaults`` (``schemas/linear.schema.yaml``).
+
+    lr, batch, steps     SGD step, sequences per step, number of steps
+    init                 ``aligned`` (balanced, p2 = q1 = eps I in U's basis) | ``random``
+    eps                  initialisation scale
+    context_sampling     ``wishart`` (exact in distribution, O(d^2)) | ``tokens`` (O(N d))
+    eval_batch           held-out sequences of the logged loss
+    divergence_factor    the run stops with DivergenceError when the held-out loss exceeds this factor times
+                         its initial value (``linear.defaults.divergence_factor``)
+    """
 
     lr: float
     batch: int
     steps: int
-    init: str = "aligned"           # aligned (balanced, p2 = q1 = eps I in U's basis) | random
-    eps: float = 0.01
-    context_sampling: str = "wishart"  # wishart (exact in distribution, O(d^2)) | tokens (O(N d))
-    eval_batch: int = 2048
-    divergence_factor: float = 1e3
+    init: str
+    eps: float
+    context_sampling: str
+    eval_batch: int
+    divergence_factor: float
 
 
 def sample_batch(task: RegressionTask, lambdas: np.ndarray, rng: np.random.Generator, size: int,

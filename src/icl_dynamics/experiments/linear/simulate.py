@@ -31,4 +31,4 @@ def simulate_batch(settings: list[dict], seeds: list[int]) -> list[dict]:
 def _sgd_settings(setting: dict) -> SGDSettings:
     return SGDSettings(lr=setting["lr"], batch=setting["batch"], steps=setting["steps"], init=setting["init"],
                        eps=setting["eps"], context_sampling=setting["context_sampling"],
-                       eval_batch=setting["eval_batch"])
+                       eval_batch=setting["eval_batch"], divergence_factor=setting["divergence_factor"])
