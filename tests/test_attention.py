@@ -272,12 +272,12 @@ def test_jump_rule_needs_a_large_share_of_the_fall_in_half_a_decade():
         (2, 2): [0, 0, -0.5, -1.5, -2.0, -2.2, -4.0, -5.0],   # 1.0-1.8 nats per half decade of a 5-nat fall
         (1, 0): [0, 0, -0.1, -0.3, -0.6, -0.7, -0.8, -0.85],  # too small a fall to count
     }
-    metrics = pd.DataFrame([{"layers": l, "seed": s, "step": st, "icl_score": v}
+    metrics = pd.DataFrame([{"n_layers": l, "seed": s, "step": st, "icl_score": v}
                             for (l, s), values in curves.items() for st, v in zip(steps, values)])
-    windows = pd.DataFrame([{"layers": l, "seed": s, "detected": True, "start": 100.0, "end": 400.0,
+    windows = pd.DataFrame([{"n_layers": l, "seed": s, "detected": True, "start": 100.0, "end": 400.0,
                              "width_decades": 0.6} for l, s in curves])
     thresholds = {"min_jump": 1.0, "max_jump_decades": 0.5, "min_jump_fraction": 0.5}
-    runs = jump_table(windows, metrics, thresholds).set_index(["layers", "seed"])
+    runs = jump_table(windows, metrics, thresholds).set_index(["n_layers", "seed"])
     assert runs.loc[(2, 0), "steepest_fall"] == pytest.approx(2.6) and runs.loc[(2, 0), "net_fall"] == pytest.approx(3.4)
     assert runs["jump"].to_dict() == {(1, 0): False, (2, 0): True, (2, 1): False, (2, 2): False}
     assert runs.loc[(2, 2), "steepest_fall"] == pytest.approx(1.8)  # 1.8 < 0.5 x 5.0: gradual
@@ -357,7 +357,7 @@ def test_bursty_training_records_the_three_test_sets():
                        "attention")
     metrics, checkpoints, _ = train_attention_run(section, 1, 0, device="cpu")
     for kind in ("in_context", "flipped", "in_weights"):
-        assert metrics[f"{kind}_accuracy"].between(0, 1).all()
+        assert metrics[f"{kind}_acc"].between(0, 1).all()
     assert (metrics["icl_score"] - (metrics["in_context_loss"] - math.log(8))).abs().max() < 1e-12
     assert checkpoints["W_Q"].shape == (len(metrics), 1, 2, 16, 8)
     assert checkpoints["W_O"].dtype == torch.float32
@@ -367,9 +367,9 @@ def test_ablation_figure_has_one_legend_below_the_panels(monkeypatch, tmp_path):
     """Regression: figure S2 (as figures 4-6) put its legend inside the 1-layer panel, where at paper scale
     it covered that panel's curves; the legend is now the figure's, outside every axis."""
     steps = np.array([0, 10, 100, 1000])
-    metrics = pd.DataFrame([{"layers": layers, "seed": seed, "step": step, "icl_score": -np.log10(step + 1) * layers}
+    metrics = pd.DataFrame([{"n_layers": layers, "seed": seed, "step": step, "icl_score": -np.log10(step + 1) * layers}
                             for layers in (1, 2) for seed in (0, 1) for step in steps])
-    windows = pd.DataFrame([{"layers": layers, "seed": seed, "detected": True, "start": 10.0, "end": 100.0}
+    windows = pd.DataFrame([{"n_layers": layers, "seed": seed, "detected": True, "start": 10.0, "end": 100.0}
                             for layers in (1, 2) for seed in (0, 1)])
     models = {family: {"layer_norm": norm, "positional": "shortformer"} for family, norm in (("main", "pre"),
                                                                                                ("noLN", "none"))}

@@ -131,16 +131,16 @@ TRANSITION = dict(low_fraction=0.1, high_fraction=0.9, min_relative_change=0.5, 
 def test_events_are_detected_at_their_epochs():
     metrics, circuits = _synthetic_seed(3, mem_at=200, grok_at=2000, fall_at=1800)
     events = grokking_events(metrics, circuits, 0.99, 0.95, TRANSITION).set_index("event")
-    assert events.loc["memorisation", "step"] == 200
-    assert events.loc["grokking", "step"] == 2000
-    assert events.loc["OV_stabilisation", "step"] == pytest.approx(1800, rel=0.03)
+    assert events.loc["memorisation", "middle"] == 200
+    assert events.loc["grokking", "middle"] == 2000
+    assert events.loc["OV_stabilisation", "middle"] == pytest.approx(1800, rel=0.03)
     assert events.loc["OV_stabilisation", "start"] < 1800 < events.loc["OV_stabilisation", "end"]
-    assert 1950 <= events.loc["test_loss_fall", "step"] <= 2000  # a step between 1950 and 2000
+    assert 1950 <= events.loc["test_loss_fall", "middle"] <= 2000  # a step between 1950 and 2000
 
 
 def _events(rows):
     return pd.DataFrame([(s, e, np.nan, t, np.nan) for s, d in rows.items() for e, t in d.items()],
-                        columns=["seed", "event", "start", "step", "end"])
+                        columns=["seed", "event", "start", "middle", "end"])
 
 
 def test_claim_rows_known_verdicts():

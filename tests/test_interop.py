@@ -158,7 +158,7 @@ def test_icl_measures_on_exported_checkpoints_equal_the_workflows_measures(tmp_p
         optimizer.step()
     checkpoints = {"step": torch.tensor(steps), **{name: torch.stack([w[name] for w in recorded])
                                                    for name in recorded[0]}}
-    workflow = circuit_table(checkpoints, measures_section(), layers=2, seed=0).drop(columns=["layers", "seed"])
+    workflow = circuit_table(checkpoints, measures_section(), n_layers=2, seed=0).drop(columns=["n_layers", "seed"])
     assert main([str(folder), "-o", str(tmp_path / "m.csv"), "--circuits"]) == 0
     ours = pd.read_csv(tmp_path / "m.csv")
     index = ["step", "series", "layer", "head", "measure"]

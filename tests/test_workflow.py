@@ -144,7 +144,7 @@ def assert_reruns_only_what_changed(work):
         assert not any(rule in jobs for rule in training), (override, jobs)
     assert not any(rule in plan("{}\n", "--config", "device=cpu") for rule in training)
     jobs = plan("attention:\n  seeds: [0, 1, 2]\n")
-    depths, families = quick["layers"].nunique(), quick["family"].nunique()
+    depths, families = quick["n_layers"].nunique(), quick["family"].nunique()
     assert jobs.get("attention_train") == depths * families, jobs  # only the new seed's runs
     assert "grokking_train" not in jobs and "linear_simulate" not in jobs
 

@@ -15,10 +15,10 @@ with rule_logging(snakemake.log[0]):
     tables, metrics, windows = [], [], []
     for metrics_path, checkpoint_path in zip(snakemake.input.metrics, snakemake.input.checkpoints):
         run = read_cached(metrics_path)
-        layers, seed = int(run["layers"].iloc[0]), int(run["seed"].iloc[0])
-        tables.append(circuit_table(read_cached(checkpoint_path), settings, layers=layers, seed=seed))
+        layers, seed = int(run["n_layers"].iloc[0]), int(run["seed"].iloc[0])
+        tables.append(circuit_table(read_cached(checkpoint_path), settings, n_layers=layers, seed=seed))
         metrics.append(run)
-        windows.append({"layers": layers, "seed": seed, **emergence_window(run, transition)})
+        windows.append({"n_layers": layers, "seed": seed, **emergence_window(run, transition)})
         print(f"L{layers} seed {seed}: window {windows[-1]}")
     write_cached(pd.concat(tables, ignore_index=True), snakemake.output.measures)
     write_cached(pd.concat(metrics, ignore_index=True), snakemake.output.metrics)

@@ -72,7 +72,7 @@ def spectral_measures(svd_series: SVD, svd_final: SVD, settings: dict | None = N
 def long_table(steps, series: str, measures: dict[str, np.ndarray], **run) -> pd.DataFrame:
     """The one long-table format of per-checkpoint measures, used by every experiment and ``icl-measures``.
 
-    Columns: the ``run`` identity columns (e.g. ``layers``, ``seed``), then :data:`TABLE_COLUMNS` =
+    Columns: the ``run`` identity columns (e.g. ``n_layers``, ``seed``), then :data:`TABLE_COLUMNS` =
     ``step, series, layer, head, measure, value``. ``series`` names what is measured: a circuit (``QK``,
     ``OV``), a matrix (``p2q1``, a state_dict key) or a curve (``train_loss``); ``layer`` and ``head`` are
     -1 where they do not apply.
@@ -114,7 +114,7 @@ def circuit_table(checkpoints: dict, settings: dict | None = None, **run) -> pd.
     settings : dict, optional
         The validated ``measures:`` section; None: the schema's defaults.
     **run
-        Constant columns identifying the run (e.g. ``layers``, ``seed``).
+        Constant columns identifying the run (e.g. ``n_layers``, ``seed``).
 
     Returns
     -------

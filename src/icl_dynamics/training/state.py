@@ -10,7 +10,8 @@ Every file is written atomically (temporary file, then ``os.replace``). ``state.
 every snapshot made up to its step, so a resume verifies each one: a missing or damaged snapshot, or an
 unreadable ``state.pt``, is named in a warning and the run restarts from step 0 (it can never finish
 with metrics and snapshots out of step). The folder is deleted by :meth:`StateFolder.discard` only
-after the run's outputs are written and verified (see :mod:`icl_dynamics.cache`).
+after the run's outputs are written and verified (see
+:func:`icl_dynamics.workflow_io.cached_files.save_training_outputs`).
 """
 
 from __future__ import annotations

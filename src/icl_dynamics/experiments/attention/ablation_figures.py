@@ -16,7 +16,7 @@ def figS2(families: dict[str, tuple[pd.DataFrame, pd.DataFrame]], models: dict[s
     ``families`` maps a family name to its (metrics, windows) tables, the main family first; ``models``
     maps it to its ``model`` settings, which label the curves.
     """
-    depths = sorted(next(iter(families.values()))[0]["layers"].unique())
+    depths = sorted(next(iter(families.values()))[0]["n_layers"].unique())
     fig, axes = depth_grid(1, len(depths))
     for col, layers in enumerate(depths):
         ax = axes[0, col]
@@ -26,7 +26,7 @@ def figS2(families: dict[str, tuple[pd.DataFrame, pd.DataFrame]], models: dict[s
             band(ax, steps, values, color=color,
                  label=f"{family}: layer_norm {model['layer_norm']}, positions {model['positional']}")
             ax.plot(steps, values.T, color=color, lw=0.5, alpha=0.5)
-            runs = windows[(windows["layers"] == layers) & windows["detected"].astype(bool)]
+            runs = windows[(windows["n_layers"] == layers) & windows["detected"].astype(bool)]
             if not runs.empty:
                 ax.axvspan(runs["start"].median(), runs["end"].median(), color=color, alpha=0.15, lw=0)
         ax.set_xscale("log")

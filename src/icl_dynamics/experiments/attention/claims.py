@@ -47,7 +47,7 @@ def claim_ids(section: dict) -> list[str]:
 
 def reference_window(windows: pd.DataFrame) -> tuple[float, float]:
     """Median (start, end) of the detected windows of the 2+ layer runs; NaNs when there is none."""
-    deep = windows[(windows["layers"] >= 2) & windows["detected"].astype(bool)]
+    deep = windows[(windows["n_layers"] >= 2) & windows["detected"].astype(bool)]
     if deep.empty:
         return math.nan, math.nan
     return float(deep["start"].median()), float(deep["end"].median())
@@ -60,7 +60,7 @@ def run_window(row: pd.Series, reference: tuple[float, float]) -> tuple[float, f
 
 def model_mean(measures: pd.DataFrame, layers: int, seed: int, circuit: str, measure: str) -> pd.Series:
     """Mean over all heads (all layers) of one measure of one run, indexed by step."""
-    sel = measures[(measures["layers"] == layers) & (measures["seed"] == seed) & (measures["series"] == circuit)
+    sel = measures[(measures["n_layers"] == layers) & (measures["seed"] == seed) & (measures["series"] == circuit)
                    & (measures["measure"] == measure)]
     return sel.groupby("step")["value"].mean().sort_index()
 
@@ -68,10 +68,10 @@ def model_mean(measures: pd.DataFrame, layers: int, seed: int, circuit: str, mea
 def jump_table(windows: pd.DataFrame, metrics: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
     """``windows`` sorted by run, plus the N1 rule's numbers per run: ``steepest_fall`` (largest fall of the
     ICL score within ``max_jump_decades``), ``net_fall`` (first minus last value after step 0) and ``jump``."""
-    runs = windows.sort_values(["layers", "seed"]).reset_index(drop=True)
+    runs = windows.sort_values(["n_layers", "seed"]).reset_index(drop=True)
     steepest, net = [], []
     for _, r in runs.iterrows():
-        run = metrics[(metrics["layers"] == r["layers"]) & (metrics["seed"] == r["seed"])].sort_values("step")
+        run = metrics[(metrics["n_layers"] == r["n_layers"]) & (metrics["seed"] == r["seed"])].sort_values("step")
         icl = run.loc[run["step"] > 0, "icl_score"].to_numpy(dtype=float)
         steepest.append(largest_fall_within(run["step"], run["icl_score"], thresholds["max_jump_decades"]))
         net.append(float(icl[0] - icl[-1]))
@@ -112,7 +112,7 @@ def _fmt_steps(x: float) -> str:
 
 
 def _per_depth(runs: pd.DataFrame, column: str, formatter) -> str:
-    return "; ".join(f"L{d}: " + ", ".join(formatter(v) for v in g[column]) for d, g in runs.groupby("layers"))
+    return "; ".join(f"L{d}: " + ", ".join(formatter(v) for v in g[column]) for d, g in runs.groupby("n_layers"))
 
 
 def per_run_table(windows: pd.DataFrame, metrics: pd.DataFrame, measures: pd.DataFrame, thresholds: dict,
@@ -129,11 +129,11 @@ def per_run_table(windows: pd.DataFrame, metrics: pd.DataFrame, measures: pd.Dat
     measure = f"marginal_effective_rank_k{marginal_rank_k}"
     dip_steps, depths, falls = [], [], {"QK": [], "OV": []}
     for _, r in runs.iterrows():
-        step, depth = rank_dip(model_mean(measures, r["layers"], r["seed"], "QK", measure))
+        step, depth = rank_dip(model_mean(measures, r["n_layers"], r["seed"], "QK", measure))
         dip_steps.append(step)
         depths.append(depth)
         for circuit in falls:
-            distance = model_mean(measures, r["layers"], r["seed"], circuit, "subspace_distance")
+            distance = model_mean(measures, r["n_layers"], r["seed"], circuit, "subspace_distance")
             falls[circuit].append(fall_step(distance, thresholds["early_fraction"]))
     runs["qk_marginal_dip_step"] = dip_steps
     runs["qk_marginal_dip"] = depths
@@ -149,10 +149,10 @@ def per_run_table(windows: pd.DataFrame, metrics: pd.DataFrame, measures: pd.Dat
 def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, family: str | None = None) -> ClaimRow:
     """Row N1 from :func:`jump_table`, or with ``family`` the same rule on an ablation's model family
     (row ``N1-<family>``, experiment ``attention_<family>``)."""
-    deep, shallow = runs[runs["layers"] >= 2], runs[runs["layers"] == 1]
+    deep, shallow = runs[runs["n_layers"] >= 2], runs[runs["n_layers"] == 1]
     windows_note = "; ".join(
         f"L{d}: " + ", ".join(f"[{_fmt_steps(a)}, {_fmt_steps(b)}]" for a, b in zip(g["start"], g["end"]))
-        for d, g in runs.groupby("layers"))
+        for d, g in runs.groupby("n_layers"))
     value = float(deep["jump"].mean()) if len(deep) else math.nan
     decades, fraction = thresholds["max_jump_decades"], thresholds["min_jump_fraction"]
     return ClaimRow(
@@ -169,7 +169,7 @@ def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, family: str | Non
 
 def qk_rank_dip_row(runs: pd.DataFrame, thresholds: dict, marginal_rank_k: int) -> ClaimRow:
     """Row N2 from :func:`per_run_table`."""
-    deep, shallow = runs[runs["layers"] >= 2], runs[runs["layers"] == 1]
+    deep, shallow = runs[runs["n_layers"] >= 2], runs[runs["n_layers"] == 1]
     reference = reference_window(runs)
     value = float(deep["dips"].mean()) if len(deep) else math.nan
     return ClaimRow(
@@ -186,7 +186,7 @@ def qk_rank_dip_row(runs: pd.DataFrame, thresholds: dict, marginal_rank_k: int) 
 
 def early_stabilisation_row(runs: pd.DataFrame, thresholds: dict) -> ClaimRow:
     """Row N3 from :func:`per_run_table`."""
-    deep = runs[runs["layers"] >= 2]
+    deep = runs[runs["n_layers"] >= 2]
     early = pd.concat([deep["QK_early"], deep["OV_early"]])
     value = float(early.mean()) if len(early) else math.nan
     return ClaimRow(

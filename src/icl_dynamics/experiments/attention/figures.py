@@ -15,12 +15,12 @@ from icl_dynamics.plotting import band, legend_below, mode_colors, plt
 
 
 def _depths(tables: dict) -> list[int]:
-    return sorted(tables["metrics"]["layers"].unique())
+    return sorted(tables["metrics"]["n_layers"].unique())
 
 
 def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
     """Shade the median detected window of depth ``layers``; dotted lines at each seed's edges."""
-    runs = windows[(windows["layers"] == layers) & windows["detected"].astype(bool)]
+    runs = windows[(windows["n_layers"] == layers) & windows["detected"].astype(bool)]
     if runs.empty:
         ax.text(0.03, 0.04, "no window detected", transform=ax.transAxes, fontsize=7, color="0.4")
         return
@@ -32,14 +32,14 @@ def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
 
 def seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Steps (> 0) and a (seeds, steps) array of one metric at depth ``layers``."""
-    table = metrics[(metrics["layers"] == layers) & (metrics["step"] > 0)].pivot(index="seed", columns="step",
+    table = metrics[(metrics["n_layers"] == layers) & (metrics["step"] > 0)].pivot(index="seed", columns="step",
                                                                                   values=column)
     return table.columns.to_numpy(), table.to_numpy()
 
 
 def _head_matrix(measures: pd.DataFrame, layers: int, layer: int, circuit: str, measure: str):
     """Steps (> 0) and a (seeds x heads, steps) array of one measure of one layer at depth ``layers``."""
-    sel = measures[(measures["layers"] == layers) & (measures["layer"] == layer) & (measures["series"] == circuit)
+    sel = measures[(measures["n_layers"] == layers) & (measures["layer"] == layer) & (measures["series"] == circuit)
                    & (measures["measure"] == measure) & (measures["step"] > 0)]
     table = sel.pivot_table(index=["seed", "head"], columns="step", values="value")
     return table.columns.to_numpy(), table.to_numpy()

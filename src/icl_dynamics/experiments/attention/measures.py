@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from icl_dynamics.measures.events import detect_transition
-WINDOW_COLUMNS = ["layers", "seed", "detected", "start", "middle", "end", "width_decades", "icl_before", "icl_after",
+WINDOW_COLUMNS = ["n_layers", "seed", "detected", "start", "middle", "end", "width_decades", "icl_before", "icl_after",
                   "icl_drop"]
 
 
@@ -32,7 +32,7 @@ def emergence_window(metrics: pd.DataFrame, transition: dict) -> dict:
     ``icl_before``/``icl_after`` are the scores at the last checkpoint at or before ``start`` and the
     first at or after ``end``; ``icl_drop = icl_before - icl_after``.
 
-    Returns a dict with the keys of :data:`WINDOW_COLUMNS` except ``layers`` and ``seed``; the step
+    Returns a dict with the keys of :data:`WINDOW_COLUMNS` except ``n_layers`` and ``seed``; the step
     entries are NaN when no window is detected.
     """
     steps = metrics["step"].to_numpy(dtype=float)

@@ -186,7 +186,7 @@ class BurstyClassification:
         for kind, (inputs, target) in self.test_sets.items():
             logits = model(inputs)[:, -1]
             out[f"{kind}_loss"] = float(torch.nn.functional.cross_entropy(logits, target))
-            out[f"{kind}_accuracy"] = float((logits.argmax(-1) == target).float().mean())
+            out[f"{kind}_acc"] = float((logits.argmax(-1) == target).float().mean())
         out["eval_loss"] = out["in_weights_loss"]
         out["icl_score"] = out["in_context_loss"] - uniform_loss(self.n_labels)
         return out
@@ -224,7 +224,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     Returns
     -------
     metrics : DataFrame
-        One row per checkpoint step: ``layers``, ``seed``, ``step``, ``train_loss`` (the loss of that step's
+        One row per checkpoint step: ``n_layers``, ``seed``, ``step``, ``train_loss`` (the loss of that step's
         batch before the update) and the task's held-out metrics (module docstring).
     checkpoints : dict of str to Tensor
         ``step`` (T,) and ``W_Q, W_K, W_V`` (T, layers, heads, d_model, d_head), ``W_O``
@@ -256,7 +256,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
-    metrics.insert(0, "layers", n_layers)
+    metrics.insert(0, "n_layers", n_layers)
     checkpoints = {"step": torch.tensor(metrics["step"].to_numpy())}
     checkpoints.update({k: result.checkpoints[k].float() for k in HEAD_WEIGHTS})
     return metrics, checkpoints, result

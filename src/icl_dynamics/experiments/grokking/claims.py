@@ -10,8 +10,10 @@ fall of the head-mean OV subspace distance) from the grokking epoch, in units of
 grokking gap; 0 means together with the test-error drop, -1 at memorisation. Value: the largest
 ``|offset|`` over seeds; reproduced if it is at most ``stabilisation_offset``.
 
-Verdicts: reproduced when every seed passes; partial when some seeds pass (G1) or, for G2, when every
-seed stabilises after memorisation but not all within the tolerance; not_reproduced otherwise.
+Verdicts: reproduced when every seed passes. Partial for G1 when not every seed reaches
+``grokking_ratio`` but at least one generalises after it memorises (ratio > 1); partial for G2 when not
+every seed is within the tolerance but one is, or every seed's OV distance falls after memorisation
+(offset > -1). Otherwise not_reproduced.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def claim_ids(section: dict) -> list[str]:
 
 def _event(events: pd.DataFrame, name: str) -> pd.Series:
     """Step (epoch) of an event per seed (index: seed)."""
-    return events[events.event == name].set_index("seed")["step"].astype(float)
+    return events[events.event == name].set_index("seed")["middle"].astype(float)
 
 
 def grokking_rows(events: pd.DataFrame, thresholds: dict) -> list[ClaimRow]:
@@ -51,12 +53,12 @@ def grokking_rows(events: pd.DataFrame, thresholds: dict) -> list[ClaimRow]:
                   g1_verdict, f"{g1_note}; epochs where train acc first >= memorisation_acc and test acc "
                               f"first >= grokking_acc")
 
-    offset = (stab["step"] - grok) / (grok - mem)
+    offset = (stab["middle"] - grok) / (grok - mem)
     g2_pass = offset.abs() <= thresholds["stabilisation_offset"]
     g2_verdict = verdict(g2_pass.all(), g2_pass.any() or (offset > -1).all())
     g2_note = "; ".join(
         f"seed {s}: OV distance falls {fmt(stab.loc[s, 'start'], '.0f')}-{fmt(stab.loc[s, 'end'], '.0f')} "
-        f"(middle {fmt(stab.loc[s, 'step'], '.0f')}), grokking {fmt(grok[s], '.0f')}, offset {offset[s]:+.2f} gaps; "
+        f"(middle {fmt(stab.loc[s, 'middle'], '.0f')}), grokking {fmt(grok[s], '.0f')}, offset {offset[s]:+.2f} gaps; "
         f"QK middle {fmt(qk[s], '.0f')}" for s in seeds)
     g2 = ClaimRow("G2", "grokking", "max over seeds of |OV stabilisation - grokking| / (grokking - memorisation)",
                   float(offset.abs().max()) if np.isfinite(offset).all() else float("nan"),

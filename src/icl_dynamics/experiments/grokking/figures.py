@@ -50,7 +50,7 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
         band(ax_dist, *_positive(*_measure(measures, series, "subspace_distance")), color, ls=ls,
              label=f"{series} (head mean)")
     ax_dist.set(ylabel="subspace distance to final", title="(c) subspace distance")
-    stab = events[events.event == "OV_stabilisation"]["step"].dropna()
+    stab = events[events.event == "OV_stabilisation"]["middle"].dropna()
     if len(stab):
         ax_dist.axvline(stab.mean(), color=colors[2], ls=":", lw=1.2, label="OV stabilisation")
 
@@ -75,7 +75,7 @@ def figure7(metrics: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame)
     twin.set_ylabel("autocorrelation curvature (dashed)", color="0.4")
     twin.spines["right"].set_visible(True)
 
-    event_lines = [(events[events.event == name]["step"].dropna(), color, ls, f"{name} (mean epoch)")
+    event_lines = [(events[events.event == name]["middle"].dropna(), color, ls, f"{name} (mean epoch)")
                    for name, color, ls in (("memorisation", "0.3", "--"), ("grokking", "k", "-."))]
     for ax in axes.flat:  # the event lines are labelled once, in panel (a), for the legend below the panels
         ax.set_xscale("log")

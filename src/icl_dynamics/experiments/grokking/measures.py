@@ -24,7 +24,7 @@ from icl_dynamics.measures.curvature import autocorrelation_curvature
 from icl_dynamics.measures.events import detect_transition
 from icl_dynamics.measures.summary import circuit_table, long_table
 
-EVENT_COLUMNS = ["seed", "event", "start", "step", "end"]
+EVENT_COLUMNS = ["seed", "event", "start", "middle", "end"]
 
 
 def curvature_measures(metrics: pd.DataFrame, window: int, log_loss: bool) -> pd.DataFrame:
