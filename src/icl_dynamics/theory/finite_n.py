@@ -56,7 +56,7 @@ def _active_K(sigma: np.ndarray, N: float) -> tuple[np.ndarray, np.ndarray]:
     return sigma > K / N, K
 
 
-def _capacity(s, m, sigma, K, N, active):
+def _capacity(s, sigma, K, N, active):
     """(1): a_a = N/(N+1) (1/s_a) (1 - K / (N sigma_a)) on ``active``, 0 elsewhere."""
     return np.where(active, N / ((N + 1) * s) * (1.0 - K / (N * sigma)), 0.0)
 
@@ -71,7 +71,7 @@ def fixed_point(s, N: float, m=1.0) -> np.ndarray:
     shape, (s2, m2) = _prepare(s, N, m)
     sigma = np.sqrt(m2 * s2)
     active, K = _active_K(sigma, N)
-    return _capacity(s2, m2, sigma, K, N, active).reshape(shape)
+    return _capacity(s2, sigma, K, N, active).reshape(shape)
 
 
 def plateau_rate(s, m, N: float, K, mu) -> np.ndarray:
@@ -98,46 +98,49 @@ def stage_schedule(s, N: float, a0, m=1.0) -> dict:
     ``fixed_point`` (..., d). Raises ValueError where the start is not small (a0 >= a stage's fixed point).
     """
     shape, (s2, m2, a02) = _prepare(s, N, m, a0)
-    B, d = s2.shape
-    rows = np.arange(B)[:, None]
-    sigma, g = np.sqrt(m2 * s2), m2 * s2**2
-    active, K_star = _active_K(sigma, N)
+    out = _schedule(s2, m2, a02, N)
+    for key in ("x0", "tau", "rho"):
+        out[key] = np.where(out["is_stage"], out[key], np.nan)
+    del out["is_stage"]
+    return {key: val.reshape(shape[:-1] + val.shape[1:]) for key, val in out.items()}
+
+
+def _schedule(s, m, a0, N):
+    """:func:`stage_schedule` on (B, d) arrays; past the active stages x0 = 1/2, tau = 1 (placeholders
+    that contribute nothing: those stages have dA = 0 and change no rate)."""
+    B, d = s.shape
+    sigma, g = np.sqrt(m * s), m * s**2
+    active, _ = _active_K(sigma, N)
     order = np.argsort(np.where(active, -g, np.inf), axis=-1, kind="stable")
+    rank = np.argsort(order, axis=-1)                 # stage at which each mode rises
     n_active = active.sum(axis=-1)
-    A = np.zeros((B, d + 1, d))                      # A[:, k] = stage k's fixed point; A[:, 0] = 0
-    K, mu = np.zeros((B, d + 1)), np.ones((B, d + 1))
-    in_stage = np.zeros((B, d), bool)
-    for k in range(1, d + 1):
-        in_stage[rows[:, 0], order[:, k - 1]] |= k <= n_active
-        n = in_stage.sum(axis=-1, keepdims=True)
-        K[:, k] = (N * np.sum(np.where(in_stage, sigma, 0.0), axis=-1, keepdims=True) / (N + 1 + n))[:, 0]
-        A[:, k] = _capacity(s2, m2, sigma, K[:, k:k + 1], N, in_stage)
-        mu[:, k] = np.sum(A[:, k] * sigma / s2, axis=-1) / np.sum(A[:, k] * s2 / sigma, axis=-1)
-    rate = plateau_rate(s2[:, None, :], m2[:, None, :], N, K[:, :, None], mu[:, :, None])  # (B, d+1, d)
-    dA = np.diff(A, axis=1)
     is_stage = np.arange(d)[None, :] < n_active[:, None]
-    own = lambda x: np.take_along_axis(x, order[:, None, :], axis=-1)  # noqa: E731  columns in stage order
-    dA_own = own(dA)                                  # dA_own[:, i, k] = dA[:, i, order[k]]
-    a0_own = np.take_along_axis(a02, order, axis=-1)
-    x0 = np.full((B, d), np.nan)
-    for k in range(d - 1, -1, -1):                    # a_b(0) = sum_k dA[k, b] x0_k = a0_b, back-substitution
-        later = np.nansum(dA_own[:, k + 1:, k] * np.nan_to_num(x0[:, k + 1:]), axis=-1)
-        x0[:, k] = np.where(is_stage[:, k], (a0_own[:, k] - later) / np.where(is_stage[:, k], dA_own[:, k, k], 1.0),
-                            np.nan)
-    rate_own = own(rate)                              # rate_own[:, j, k] = r^(j) of the mode of stage k
-    drop = -np.diff(rate_own, axis=1)                 # drop[:, i, k] = r^(i) - r^(i+1) of stage k's mode
+    n = np.minimum(np.arange(d + 1)[None, :], n_active[:, None])          # modes learned after k stages
+    in_stage = rank[:, None, :] < n[:, :, None]                           # (B, d+1, d)
+    K = N * np.sum(sigma[:, None, :] * in_stage, axis=-1) / (N + 1 + n)   # K^(k), K^(0) = 0
+    A = _capacity(s[:, None], sigma[:, None], K[:, :, None], N, in_stage)  # A^(k), A^(0) = 0
+    with np.errstate(invalid="ignore"):
+        mu = np.where(n > 0, np.sum(A * sigma[:, None] / s[:, None], -1) / np.sum(A * s[:, None] / sigma[:, None], -1),
+                      1.0)
+    rate = plateau_rate(s[:, None, :], m[:, None, :], N, K[:, :, None], mu[:, :, None])   # (B, d+1, d)
+    dA = np.diff(A, axis=1)
+    dA_own = np.take_along_axis(dA, order[:, None, :], axis=-1)    # dA_own[:, i, k] = dA[:, i, order[k]]
+    rate_own = np.take_along_axis(rate, order[:, None, :], axis=-1)  # r^(j) of the mode of stage k
+    drop = rate_own[:, :-1] - rate_own[:, 1:]        # drop[:, i, k] = r^(i) - r^(i+1), zero past the stages
+    a0_own = np.take_along_axis(a0, order, axis=-1)
     log_gain = np.log(np.where(is_stage, np.take_along_axis(A[:, d], order, axis=-1), 1.0) / a0_own)
-    tau = np.full((B, d), np.nan)
-    for k in range(d):
-        earlier = np.sum(drop[:, :k, k] * np.nan_to_num(tau[:, :k]), axis=-1)
-        tau[:, k] = np.where(is_stage[:, k], (log_gain[:, k] - earlier) / rate_own[:, k, k], np.nan)
-    bad = is_stage & ~((x0 > 0) & (x0 < 1) & (tau > 0))
-    if np.any(bad):
+    x0, tau = np.zeros((B, d)), np.zeros((B, d))
+    for k in range(d - 1, -1, -1):                    # a_b(0) = sum_k dA[k, b] x0_k = a0_b, back-substitution
+        later = np.sum(dA_own[:, k + 1:, k] * x0[:, k + 1:], axis=-1)
+        x0[:, k] = np.where(is_stage[:, k], a0_own[:, k] - later, 0.0) / np.where(is_stage[:, k], dA_own[:, k, k], 1)
+    for k in range(d):                                # the delays, forward substitution
+        earlier = np.sum(drop[:, :k, k] * tau[:, :k], axis=-1)
+        tau[:, k] = (log_gain[:, k] - earlier) / np.where(is_stage[:, k], rate_own[:, k, k], 1.0)
+    if np.any(is_stage & ~((x0 > 0) & (x0 < 1) & (tau > 0))):
         raise ValueError("finite-N closed form needs a small balanced start: a0 below every stage's fixed point")
-    out = dict(order=order, active=active, dA=dA, rate=rate, x0=x0, tau=tau, rho=np.log(1 / x0) / tau,
-               fixed_point=A[:, d])
-    lead = shape[:-1]
-    return {key: val.reshape(lead + val.shape[1:]) for key, val in out.items()}
+    x0, tau = np.where(is_stage, x0, 0.5), np.where(is_stage, tau, 1.0)
+    return dict(order=order, active=active, dA=dA, rate=rate, x0=x0, tau=tau, rho=np.log(1 / x0) / tau,
+                fixed_point=A[:, d], is_stage=is_stage)
 
 
 def mode_strength(t, s, N: float, a0, m=1.0) -> np.ndarray:
@@ -147,21 +150,18 @@ def mode_strength(t, s, N: float, a0, m=1.0) -> np.ndarray:
     a0 and m (S, d). Returns (..., T, d), like ``closed_form.logistic_mode_strength``.
     """
     shape, (s2, m2, a02) = _prepare(s, N, m, a0)
-    sched = stage_schedule(s2, N, a02, m2)
+    sched = _schedule(s2, m2, a02, N)
     x0, rho = sched["x0"][:, None, :], sched["rho"][:, None, :]            # (B, 1, stages)
     t = np.asarray(t, float)[None, :, None]
-    with np.errstate(invalid="ignore"):                                   # NaN columns: no stage
-        log_num = np.log(x0) + rho * t
-        log_den = np.logaddexp(log_num, np.log1p(-x0))
-        phi = np.nan_to_num(np.exp(log_num - log_den))                    # stage progress (B, T, stages)
-        phi_integral = np.nan_to_num(log_den / rho)                       # int_0^t phi_k
-    a = np.einsum("btk,bkd->btd", phi, sched["dA"])                       # slaving to the stages' fixed points
-    # modes outside the active set: linear growth in the stages' field, then decay
-    rate = sched["rate"]                                                   # (B, d+1, d): r^(k) per mode
-    drop = rate[:, :-1, :] - rate[:, 1:, :]                               # (B, stage k, mode)
-    log_inactive = np.log(a02)[:, None, :] + rate[:, :1, :] * t - np.einsum("btk,bkd->btd", phi_integral, drop)
-    active = sched["active"][:, None, :]
-    a = np.where(active, a, np.exp(np.where(active, 0.0, log_inactive)))
+    log_num = np.log(x0) + rho * t
+    log_den = np.logaddexp(log_num, np.log1p(-x0))
+    phi = np.exp(log_num - log_den)                                        # stage progress (B, T, stages)
+    a = phi @ sched["dA"]                                                  # slaving to the stages' fixed points
+    inactive = ~sched["active"]
+    if np.any(inactive):      # linear growth in the stages' field, then decay; int_0^t phi_k = log_den / rho
+        rate = sched["rate"]                                               # (B, d+1, d): r^(k) per mode
+        log_a = np.log(a02)[:, None, :] + rate[:, :1, :] * t - (log_den / rho) @ (rate[:, :-1] - rate[:, 1:])
+        a = np.where(inactive[:, None, :], np.exp(np.where(inactive[:, None, :], log_a, 0.0)), a)
     return a.reshape(shape[:-1] + (t.shape[1], shape[-1]))
 
 
