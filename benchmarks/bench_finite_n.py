@@ -3,11 +3,11 @@
 On every cell of a preset's validity-map grid (``linear.validity_map``: N x ratio x lr, geometric spectrum
 s_a = scale ratio^(a-1), d and the start from ``linear.defaults``), with the cell's seeds, their task-pool
 moments m_a and start (p0, q0), and the cell's logging steps (t = lr x step), exactly the inputs
-``experiments.linear.run.theory`` gives both theories. Times ``finite_n.mode_strength`` (best of
-``--repeat`` calls) and ``exact_flow.integrate_mean_flow`` (LSODA, as ``run.theory`` calls it; best of
+``experiments.linear.theory.theory`` gives both theories. Times ``finite_n.mode_strength`` (best of
+``--repeat`` calls) and ``exact_flow.integrate_mean_flow`` (LSODA, as ``theory`` calls it; best of
 ``--repeat-exact``), prints
 both per cell with the speed-up, and the formula's worst per-mode R^2 against the integrated flow
-(seed means, as ``run.compare`` scores a theory against SGD; theory against theory here, no SGD).
+(seed means, as ``experiments.linear.compare`` scores a theory against SGD; theory against theory here, no SGD).
 
     python benchmarks/bench_finite_n.py [--preset paper|quick] [--repeat 20] [--repeat-exact 3] [--threads 1]
 """
@@ -23,16 +23,17 @@ import numpy as np
 
 from icl_dynamics.config import load_config, validate
 from icl_dynamics.data.regression import make_task_pool, pool_moments
-from icl_dynamics.experiments.linear.run import logging_steps, make_task, r_squared
-from icl_dynamics.experiments.linear.sgd import initial_modes
-from icl_dynamics.experiments.linear.validity import grid_cells
+from icl_dynamics.experiments.linear.compare import r_squared
+from icl_dynamics.experiments.linear.initial import initial_modes
+from icl_dynamics.experiments.linear.settings import logging_steps, make_task
+from icl_dynamics.experiments.validity_map.grid import grid_cells
 from icl_dynamics.theory import exact_flow, finite_n
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def cell_inputs(cell: dict, seeds: list[int]) -> dict:
-    """What ``run.theory`` hands the theories for one cell: t (T,), s (d,), N, m, p0, q0 (S, d)."""
+    """What ``experiments.linear.theory.theory`` hands the theories for one cell: t (T,), s (d,), N, m, p0, q0 (S, d)."""
     task = make_task(cell)
     t = cell["lr"] * np.array(logging_steps(cell), dtype=float)
     m = np.stack([pool_moments(make_task_pool(task.P, task.d, seed)) for seed in seeds])
