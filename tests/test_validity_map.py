@@ -13,7 +13,7 @@ from icl_dynamics.experiments.linear.settings import computation_key, resolve_se
 from icl_dynamics.experiments.linear.simulate import simulate
 from icl_dynamics.experiments.linear.theory import theory
 from icl_dynamics.experiments.validity_map.checks import check_config
-from icl_dynamics.experiments.validity_map.claims import validity_row
+from icl_dynamics.experiments.validity_map.claims import finite_n_row, validity_row
 from icl_dynamics.experiments.validity_map.figures import figS3, threshold_edges
 from icl_dynamics.experiments.validity_map.grid import anisotropy, cell_name, grid_cells, operating_points
 from icl_dynamics.experiments.validity_map.rule_of_thumb import fit_threshold, held_out, rule_of_thumb, rule_statistic
@@ -93,9 +93,10 @@ def test_grid_with_N_below_d_is_refused(small_linear):
 def test_cell_measures_report_fixed_points_only_when_converged():
     comp = {"exact_at_end": [1.0, 2.0], "fp_exact": [1.0, 2.01], "r2_closed": [0.9, 0.5], "r2_exact": [0.99, 0.999],
             "fp_rel_closed": [0.1, 0.3], "fp_rel_exact": [0.01, 0.02], "half_rel_closed": [0.2, None],
-            "half_rel_exact": [0.05, 0.01]}
+            "half_rel_exact": [0.05, 0.01], "r2_finite_n": None, "fp_rel_finite_n": None, "half_rel_finite_n": None}
     out = cell_measures(comp, converged_rel=0.01)
     assert out["converged"]
+    assert all(np.isnan(v) for v in out["finite_n"].values())  # a theory not computed for the cell: NaN
     assert out["closed"] == {"worst_r2": 0.5, "fixed_point_rel": 0.3,
                              "half_rise_rel": pytest.approx(np.nan, nan_ok=True)}
     assert out["exact"] == {"worst_r2": 0.99, "fixed_point_rel": 0.02, "half_rise_rel": 0.05}
@@ -131,7 +132,8 @@ def _synthetic_table(c_true=3.0, flip=()):
                 ok = (N >= c_true * anisotropy(s)) != (name in flip)
                 comp = {"s": s.tolist(), "exact_at_end": [1.0] * 4, "fp_exact": [1.0] * 4,
                         "r2_closed": [0.999 if ok else 0.9] * 4, "r2_exact": [0.999] * 4, "fp_rel_closed": [0.0] * 4,
-                        "fp_rel_exact": [0.0] * 4, "half_rel_closed": [0.0] * 4, "half_rel_exact": [0.0] * 4}
+                        "fp_rel_exact": [0.0] * 4, "half_rel_closed": [0.0] * 4, "half_rel_exact": [0.0] * 4,
+                        "r2_finite_n": [0.999] * 4, "fp_rel_finite_n": [0.0] * 4, "half_rel_finite_n": [0.0] * 4}
                 rows.append(({"name": name, "steps": 10, "grid": {"N": N, "ratio": ratio, "lr": lr}}, comp))
     return map_table([r[0] for r in rows], [r[1] for r in rows], converged_rel=0.01)
 
@@ -204,3 +206,20 @@ def test_figure_S3_renders(tmp_path):
     save_figure(figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid), tmp_path / "s3.pdf",
                 tmp_path / "s3.png")
     assert (tmp_path / "s3.png").stat().st_size > 10_000
+
+
+def test_finite_n_row_counts_the_exact_flows_cells_it_captures():
+    """L8 on a planted map of four cells: the exact flow passes in three (a, b, c), the finite-N form in a, b
+    and d, Eq. 13 in a only: the finite-N form captures 2 of 3 (partial: more than Eq. 13's 1 of 3)."""
+    r2 = {"closed": [0.999, 0.95, 0.90, 0.90], "exact": [0.999, 0.995, 0.992, 0.98],
+          "finite_n": [0.999, 0.993, 0.97, 0.991]}
+    rows = [{"cell": cell, "N": 10 * (i + 1), "ratio": 0.5, "s_ratio": 0.125, "anisotropy": 11.0, "lr": 0.02,
+             "steps": 100, "converged": True, "theory": th, "measure": measure,
+             "value": r2[th][i] if measure == "worst_r2" else 0.01 * (i + 1)}
+            for i, cell in enumerate("abcd") for th in r2 for measure in ("worst_r2", "fixed_point_rel", "half_rise_rel")]
+    row = finite_n_row(pd.DataFrame(rows), {"r2": 0.99, "finite_n_capture": 0.9})
+    assert row.claim == "L8" and row.value == pytest.approx(2 / 3) and row.verdict == "partial"
+    assert "Gained over Eq. 13: b. Lost against Eq. 13: none. Passes where the exact flow does not: d." in row.note
+    assert "Eq. 13 1/4" in row.note and "the exact flow 3/4" in row.note and "the finite-N form 3/4" in row.note
+    full = finite_n_row(pd.DataFrame(rows), {"r2": 0.99, "finite_n_capture": 0.6})
+    assert full.verdict == "reproduced"

@@ -34,7 +34,10 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
     a_sim = sim["modes_total"].mean(axis=0)          # (T, d), seed mean of the learned map per mode
     a_exact = th["exact"].mean(axis=0)               # (T, d)
     a_closed = th["closed"].mean(axis=0)
+    a_finite = th["finite_n"].mean(axis=0)
     has_closed = bool(np.all(np.isfinite(a_closed)))
+    has_finite = bool(np.all(np.isfinite(a_finite)))
+    fp_finite = th["fp_finite_n"].mean(axis=0)
     s = th["s"]
     final_sim = sim["modes_total"][:, -1].mean(axis=0)
     fp_exact = th["fp_exact"].mean(axis=0)
@@ -43,11 +46,14 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
     drift = np.abs(sim["conserved"][:, -1] - sim["conserved"][:, 0])
     null = (sim["p1_norm"][:, -1] + sim["q2_norm"][:, -1]) / (sim["p2_norm"][:, -1] + sim["q1_norm"][:, -1])
     # half-rise: the step at which a mode reaches half the exact fixed point (the value SGD converges
-    # to, checked by L3); the closed form's own prediction is the step at which it reaches 1 / (2 s_inf)
+    # to, checked by L3); each closed form's own prediction is the step at which it reaches half of its own
+    # fixed point (1 / (2 s_inf) for Eq. 13)
     half = {"sim": exact_flow.half_time(steps, a_sim, fp_exact / 2),
             "exact": exact_flow.half_time(steps, a_exact, fp_exact / 2)}
     if has_closed:
         half["closed"] = exact_flow.half_time(steps, a_closed, th["fp_closed"] / 2)
+    if has_finite:
+        half["finite_n"] = exact_flow.half_time(steps, a_finite, fp_finite / 2)
     distinct = count_distinct(s, thresholds["eigen_rel_tol"])
     detect = dict(prominence=thresholds["cliff_prominence"], min_drop=thresholds["cliff_min_drop"],
                   smoothing=thresholds["cliff_smoothing"], n_grid=thresholds["cliff_n_grid"])
@@ -55,6 +61,8 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
               "exact": count_cliffs(steps, th["loss_exact"].mean(axis=0), **detect)}
     if has_closed:
         cliffs["closed"] = count_cliffs(steps, th["loss_closed"].mean(axis=0), **detect)
+    if has_finite:
+        cliffs["finite_n"] = count_cliffs(steps, th["loss_finite_n"].mean(axis=0), **detect)
 
     def rel(x, ref):
         return np.abs(x - ref) / np.abs(ref)
@@ -65,14 +73,18 @@ def compare(setting: dict, sim: dict, th: dict, thresholds: dict) -> dict:
         "s": s.tolist(), "distinct_eigenvalues": distinct,
         "r2_exact": r_squared(a_sim, a_exact).tolist(),
         "r2_closed": r_squared(a_sim, a_closed).tolist() if has_closed else None,
+        "r2_finite_n": r_squared(a_sim, a_finite).tolist() if has_finite else None,
         "final_sim": final_sim.tolist(), "fp_exact": fp_exact.tolist(), "fp_closed": th["fp_closed"].tolist(),
+        "fp_finite_n": fp_finite.tolist(),
         "exact_at_end": a_exact[-1].tolist(),
         "fp_rel_exact": rel(final_sim, fp_exact).tolist(),
         "fp_rel_closed": rel(final_sim, th["fp_closed"]).tolist(),
+        "fp_rel_finite_n": rel(final_sim, fp_finite).tolist() if has_finite else None,
         "end_rel_exact": rel(final_sim, a_exact[-1]).tolist(),
         "half_time": {k: v.tolist() for k, v in half.items()},
         "half_rel_exact": rel(half["sim"], half["exact"]).tolist(),
         "half_rel_closed": rel(half["sim"], half["closed"]).tolist() if has_closed else None,
+        "half_rel_finite_n": rel(half["sim"], half["finite_n"]).tolist() if has_finite else None,
         "order_by_s": bool(_order_matches(s, half["sim"], thresholds["eigen_rel_tol"])),
         "conserved_drift": float(drift.mean()),
         "conserved_drift_rel": float((drift / total_sq[:, -1]).mean()),

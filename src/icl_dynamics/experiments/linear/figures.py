@@ -12,15 +12,18 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from icl_dynamics.plotting import band, mode_colors
+from icl_dynamics.theory import finite_n
 from icl_dynamics.theory.closed_form import fixed_point, predictor_matrix
 
 SIM, CLOSED, EXACT = "simulation (SGD, full model)", "closed form (Eq. 13)", "exact mean flow"
+FINITE = "finite-N closed form (ours)"
 
 
 def _theory_legend(ax, loc="best"):
     handles = [Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"),
                Line2D([], [], color="k", ls="--", lw=1, label=CLOSED),
-               Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT)]
+               Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT),
+               Line2D([], [], color="k", ls="-.", lw=1, label=FINITE)]
     ax.legend(handles=handles, loc=loc, frameon=False)
 
 
@@ -34,6 +37,8 @@ def _modes_panel(ax, run, title, show_closed=True):
         if show_closed and np.all(np.isfinite(th["closed"])):
             ax.plot(x, th["closed"][:, :, a].mean(axis=0), color=color, ls="--", lw=1)
         ax.plot(x, th["exact"][:, :, a].mean(axis=0), color=color, ls=":", lw=1.5)
+        if show_closed and np.all(np.isfinite(th["finite_n"])):
+            ax.plot(x, th["finite_n"][:, :, a].mean(axis=0), color=color, ls="-.", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("SGD step")
     ax.set_ylabel(r"mode strength $a_a$ = $(U^\top (p_2 q_1 + p_1 q_2) U)_{aa}$")
@@ -49,13 +54,14 @@ def fig1(runs, figs) -> plt.Figure:
     s = runs[sweep[0]]["theory"]["s"]
     grid = np.geomspace(Ns.min() * 0.8, Ns.max() * 1.25, 100)
     closed_curve = np.stack([fixed_point(s, N) for N in grid])
+    exact_curve = np.stack([finite_n.fixed_point(s, N) for N in grid])  # the exact flow's, in closed form
     for a, color in enumerate(mode_colors(len(s))):
         ax.plot(grid, closed_curve[:, a], color=color, ls="--", lw=1)
+        ax.plot(grid, exact_curve[:, a], color=color, ls=":", lw=1.5)
         finals = np.stack([runs[n]["sim"]["modes_total"][:, -1, a] for n in sweep])  # (len(sweep), seeds)
         ax.errorbar(Ns, finals.mean(axis=1), yerr=[finals.mean(1) - finals.min(1), finals.max(1) - finals.mean(1)],
                     fmt="o", color=color, ms=4, capsize=2, label=f"s = {s[a]:.3g}")
-        ax.plot(Ns, [runs[n]["comparison"]["fp_exact"][a] for n in sweep], color=color, ls=":", lw=1.5,
-                marker="x", ms=5)
+        ax.plot(Ns, [runs[n]["comparison"]["fp_exact"][a] for n in sweep], color=color, ls="none", marker="x", ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("context length N")
@@ -63,7 +69,8 @@ def fig1(runs, figs) -> plt.Figure:
     ax.set_title(r"A. fixed point vs N (markers: SGD, seed range)")
     handles = ax.get_legend_handles_labels()[0] + [
         Line2D([], [], color="k", ls="--", label=r"$1/s_{\infty,a}$ (Eq. 11)"),
-        Line2D([], [], color="k", ls=":", marker="x", label="exact fixed point")]
+        Line2D([], [], color="k", ls=":", label="exact fixed point, closed form (m = 1)"),
+        Line2D([], [], color="k", ls="none", marker="x", label="exact flow integrated (pool moments)")]
     ax.legend(handles=handles, frameon=False, fontsize=6)
 
     rot = runs[figs["fig1_rotated"]]
@@ -128,6 +135,7 @@ def fig2(runs, figs) -> plt.Figure:
     band(ax, x, main["sim"]["loss"], "k", label=SIM)
     ax.plot(x, main["theory"]["loss_closed"].mean(axis=0), "C0--", lw=1, label="Eq. 14 with closed-form $a_a$")
     ax.plot(x, main["theory"]["loss_exact"].mean(axis=0), "C3:", lw=1.5, label=r"$L_{\rm exact}$ on exact flow")
+    ax.plot(x, main["theory"]["loss_finite_n"].mean(axis=0), "C2-.", lw=1, label=r"$L_{\rm exact}$ on the finite-N form")
     for step in comp["cliff_steps"]["sim"]:
         ax.axvline(step, color="grey", lw=0.6, alpha=0.6)
     ax.set_xscale("log")
@@ -199,6 +207,7 @@ def fig3(runs, figs) -> plt.Figure:
     Ns = [runs[n]["comparison"]["N"] for n in sweep]
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_closed"]) for n in sweep], "o--", color="C0", label=CLOSED)
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_exact"]) for n in sweep], "x:", color="C3", label=EXACT)
+    ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_finite_n"]) for n in sweep], "+-.", color="C2", label=FINITE)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("context length N")
@@ -229,10 +238,13 @@ def fig3(runs, figs) -> plt.Figure:
         ax.scatter(comp["half_time"]["exact"], sim_t, marker="x", color="C3", s=14)
         if "closed" in comp["half_time"]:
             ax.scatter(comp["half_time"]["closed"], sim_t, marker="o", facecolors="none", edgecolors="C0", s=14)
+        if "finite_n" in comp["half_time"]:
+            ax.scatter(comp["half_time"]["finite_n"], sim_t, marker="+", color="C2", s=18)
         hi = max(hi, np.nanmax(sim_t))
     ax.plot([1, hi * 1.5], [1, hi * 1.5], color="grey", lw=0.8)
     ax.scatter([], [], marker="o", facecolors="none", edgecolors="C0", label=CLOSED)
     ax.scatter([], [], marker="x", color="C3", label=EXACT)
+    ax.scatter([], [], marker="+", color="C2", label=FINITE)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("predicted half-rise step")

@@ -1,6 +1,6 @@
 """Figure S3: the validity map, per cell of N x s_min/s_max x lr, how well each theory describes SGD.
-Rows: worst per-mode R^2, fixed-point error, half-rise-step error; columns: closed form and exact mean flow
-at each learning rate."""
+Rows: worst per-mode R^2, fixed-point error, half-rise-step error; columns: the closed form (Eq. 13), the exact
+mean flow and the finite-N closed form at each learning rate."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 
-THEORY_TITLES = {"closed": "closed form (Eq. 13)", "exact": "exact mean flow"}
+THEORY_TITLES = {"closed": "closed form (Eq. 13)", "exact": "exact mean flow", "finite_n": "finite-N closed form"}
 MAP_ROWS = {  # measure: (colour-bar label, threshold key in linear.thresholds, threshold label)
     "worst_r2": ("1 - worst-mode $R^2$ of $a_a(t)$\n(numbers: $R^2$)", "r2", "$R^2$ = {:g}"),
     "fixed_point_rel": ("fixed-point error\n(closed form: $1/s_\\infty$, Eq. 11)", "fixed_point_rel",
@@ -60,7 +60,7 @@ def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict) -> plt.Figu
     s_ratio = table.drop_duplicates("ratio").set_index("ratio")["s_ratio"]
     aniso = table.drop_duplicates("ratio").set_index("ratio")["anisotropy"]
     held = set(rule["held_out"]["cells"])
-    columns = [(th, lr) for th in ("closed", "exact") for lr in lrs]
+    columns = [(th, lr) for th in THEORY_TITLES for lr in lrs]
     width = 0.42 * len(Ns) + 1.0
     # no layout engine while seaborn draws (it draws the whole figure once per heat map); constrained after
     fig, axes = plt.subplots(len(MAP_ROWS), len(columns), squeeze=False,
@@ -121,7 +121,8 @@ def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict) -> plt.Figu
                                              f"{grid['converged_rel']:.0%} away) or before a mode's half-rise")]
     fig.legend(handles=handles, loc="outside lower center", ncol=1 if len(columns) <= 2 else 2, frameon=False,
                fontsize=7)
-    fig.suptitle("Where the closed form and the exact mean flow describe SGD. Each cell: one run, mean over seeds, "
+    fig.suptitle("Where the closed form (Eq. 13), the exact mean flow and its finite-N closed form describe SGD. "
+                 "Each cell: one run, mean over seeds, "
                  "worst of the d modes;\n" + f"spectrum $s_a = {grid['scale']:g}\\,r^{{a-1}}$, trained for "
                  f"{grid['duration']:g} slowest timescales $1/s_{{min}}^2$ at learning rate $\\eta$", fontsize=9)
     return fig

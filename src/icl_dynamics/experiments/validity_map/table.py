@@ -7,15 +7,15 @@ import pandas as pd
 
 from icl_dynamics.experiments.validity_map.grid import anisotropy
 
-THEORIES = ("closed", "exact")
+THEORIES = ("closed", "exact", "finite_n")
 MEASURES = ("worst_r2", "fixed_point_rel", "half_rise_rel")
 CELL_COLUMNS = ["cell", "N", "ratio", "s_ratio", "anisotropy", "lr", "steps", "converged"]
 
 
 def cell_measures(comp: dict, converged_rel: float) -> dict:
     """The map's numbers of one cell (seed means, worst mode), per theory: ``worst_r2`` = min_a R^2 of
-    a_a(t); ``fixed_point_rel`` = max_a |a_sim(end) - a_inf| / a_inf with a_inf = 1 / s_inf (Eq. 11) or the
-    exact flow's fixed point, NaN unless the run is ``converged`` (the exact flow at the last step within
+    a_a(t); ``fixed_point_rel`` = max_a |a_sim(end) - a_inf| / a_inf with a_inf = 1 / s_inf (Eq. 11), the
+    exact flow's fixed point or its closed form (finite_n), NaN unless the run is ``converged`` (the exact flow at the last step within
     ``converged_rel`` of its fixed point in every mode); ``half_rise_rel`` = max_a relative error of the
     half-rise step (NaN where a mode has not half-risen by the end)."""
     end, fp = np.array(comp["exact_at_end"]), np.array(comp["fp_exact"])
@@ -24,14 +24,14 @@ def cell_measures(comp: dict, converged_rel: float) -> dict:
     for th in THEORIES:
         r2, fp_rel, half = comp[f"r2_{th}"], comp[f"fp_rel_{th}"], comp[f"half_rel_{th}"]
         out[th] = {"worst_r2": float(np.min(r2)) if r2 is not None else np.nan,
-                   "fixed_point_rel": float(np.max(fp_rel)) if converged else np.nan,
+                   "fixed_point_rel": float(np.max(fp_rel)) if converged and fp_rel is not None else np.nan,
                    "half_rise_rel": float(np.max(np.asarray(half, dtype=float))) if half is not None else np.nan}
     return out
 
 
 def map_table(cells: list[dict], comps: list[dict], converged_rel: float) -> pd.DataFrame:
     """Long table of the map: :data:`CELL_COLUMNS` (the cell, its grid values, s_min / s_max,
-    :func:`anisotropy`, steps, convergence), then ``theory`` (closed, exact), ``measure``
+    :func:`anisotropy`, steps, convergence), then ``theory`` (:data:`THEORIES`), ``measure``
     (:data:`MEASURES`, see :func:`cell_measures`), ``value``."""
     rows = []
     for cell, comp in zip(cells, comps):
