@@ -195,8 +195,8 @@ def circuit_tables(keys: dict[str, str], layer: int | None, series: dict, steps:
         if layout != "fused" and final[keys["W_Q"]].ndim == 3:
             _check_heads(args.heads, keys["W_Q"], tuple(final[keys["W_Q"]].shape), path)
         weights = circuit_weights({name: series[key] for name, key in keys.items()}, layout, args.heads, batch_dims=1)
-        d_head = min(weights["W_Q"].shape[-1], weights["W_V"].shape[-1])
-        settings = _rank_settings(settings, d_head, f"each head's QK and OV circuit (keys {names})", path, warn)
+        n_values = min(*weights["W_Q"].shape[-2:], *weights["W_V"].shape[-2:])   # a circuit's rank <= d_head
+        settings = _rank_settings(settings, n_values, f"each head's QK and OV circuit (keys {names})", path, warn)
         measures = circuit_spectral_measures(weights, settings)
     except CheckpointError:
         raise
