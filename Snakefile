@@ -9,6 +9,18 @@ the package ``icl_dynamics`` (src/), the scripts in workflow/scripts are thin en
 per experiment (the package's experiments/<name>/ folder), then the scorecard and the report.
 """
 
+import sys
+
+from icl_dynamics.config import ConfigError, check_working_directory
+
+# Before `configfile:`: run from another directory, Snakemake would skip the missing default config
+# whenever --configfile is given, and validation would report its keys as missing.
+try:
+    check_working_directory(workflow.basedir)
+except ConfigError as _err:
+    sys.exit(f"ERROR: {_err}")
+
+
 configfile: "config/config.yaml"
 # The front page of `snakemake --report report.html`.
 report: "workflow/report/workflow.rst"

@@ -1,6 +1,6 @@
 """Benchmark: the validity map's SGD, cells x seeds batched, against one cell at a time, in one run.
 
-Batched (``experiments.linear.validity.batches`` + ``run.simulate_batch``, as rule linear_validity_map
+Batched (``experiments.validity_map.run.batches`` + ``linear.simulate.simulate_batch``, as rule validity_map_cells
 runs it): cells x seeds stacked in batches of at most MAX_BATCH_RUNS runs, longest first. Per setting
 (``run.simulate``, as rule linear_simulate runs a setting): one cell at a time, its seeds batched. Both
 run the same cells of a preset's grid (by default its cells at one learning rate), each cut to ``--steps``

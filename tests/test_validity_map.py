@@ -1,4 +1,4 @@
-"""The validity map (experiments.linear.validity), row L7 and figure S3: cells equal to a setting give that
+"""The validity map (experiments.validity_map), rows L7-L8 and figure S3: cells equal to a setting give that
 setting's numbers, the per-cell cache, and the rule of thumb against known answers."""
 
 import copy

@@ -4,13 +4,15 @@ benchmark files, thread counts, the training device, and the code fingerprint ea
 import sys
 from pathlib import Path
 
-from icl_dynamics.config import ConfigError, validate
+from icl_dynamics.config import ConfigError, canonical_seeds, check_config_files, validate
 from icl_dynamics.workflow_io.fingerprints import script_code, training_code
 
 # One schema per top-level section, in workflow/schemas/<section>.schema.yaml.
 CONFIG_SECTIONS = ["linear", "measures", "attention", "grokking"]
 
 try:
+    # Snakemake reads --configfile itself and keeps the last of two equal keys: refuse them.
+    check_config_files(workflow.configfiles)
     validate(config, "config")
     for _section in CONFIG_SECTIONS:
         if _section in config:

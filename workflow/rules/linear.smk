@@ -10,7 +10,7 @@ from icl_dynamics.experiments.linear.settings import resolve_setting, used_setti
 check_section(check_linear_config, "linear")
 
 LINEAR_SETTINGS = used_settings(config["linear"])
-LINEAR_SEEDS = config["linear"]["seeds"]
+LINEAR_SEEDS = canonical_seeds(config["linear"]["seeds"])  # sorted: their order changes no result
 LINEAR_FIG = config["linear"]["figures"]
 # The measures figure and row M1 use the main and the random-basis setting (both aligned init).
 LINEAR_MEASURES_SETTINGS = list(dict.fromkeys([LINEAR_FIG["fig2_main"], LINEAR_FIG["fig1_rotated"]]))

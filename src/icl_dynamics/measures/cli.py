@@ -23,7 +23,19 @@ form. --match: each matching key on its own (series: the key); a 2-D matrix as s
   fused              W_Q, W_K, W_V (d, h*e); W_O (h*e, d)    (--circuits only; needs --heads)
 auto (default) reads it from the layer's W_O: 3-D: transformer-lens; 2-D beside a 3-D W_Q:
 progress-measures; 2-D beside a 2-D W_Q: fused. Weights are brought to the transformer-lens layout before
-they are measured, so a model gives the same numbers in every layout.
+they are measured, so a model gives the same numbers in every layout. --heads is needed only to split 2-D
+weights (--match, fused); per-head (3-D) weights store their head count, and a --heads that differs from it
+is an error.
+
+--config: YAML files whose measures: section sets the measures (k of the marginalised effective rank, etc.);
+any other top-level key must be a section of the workflow's config, so config/config.yaml can be given.
+
+Undefined values are NaN, with a warning on stderr naming the key, step and file: the ranks of a matrix (or
+circuit) with no nonzero singular value at that step (a zero matrix, e.g. a zero-initialised W_O at step
+0), the marginalised rank with no nonzero singular value left after the k largest (rank <= k), and the
+subspace distance when the last checkpoint's matrix (the reference) is zero. A matrix or circuit with r <=
+measures.marginal_rank_k_variant singular values (e.g. heads with d_head <= 2 for the default k = 2) has no
+column for the variant, with a warning; r <= measures.marginal_rank_k is an error.
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from icl_dynamics.config import ConfigError, load_config
+from icl_dynamics.config import ConfigError
 from icl_dynamics.measures.checkpoints import (
     CheckpointError,
     circuit_keys,
@@ -46,7 +58,7 @@ from icl_dynamics.measures.checkpoints import (
 )
 from icl_dynamics.measures.circuits import split_heads
 from icl_dynamics.measures.layouts import LAYOUTS, circuit_weights, detect_layout, head_stack
-from icl_dynamics.measures.settings import measures_section
+from icl_dynamics.measures.settings import measures_from_files
 from icl_dynamics.measures.summary import circuit_spectral_measures, long_table, spectral_measures
 from icl_dynamics.measures.svd import thin_svd
 from icl_dynamics.models import HEAD_WEIGHTS
@@ -71,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layout", choices=("auto", *LAYOUTS), default="auto",
                         help="how per-head weights are stored (see above; default: auto)")
     parser.add_argument("--heads", type=int, metavar="N",
-                        help="number of heads: splits each 2-D --match matrix into N heads, and fused weights")
+                        help="number of heads: splits each 2-D --match matrix into N heads, and fused weights "
+                             "(per-head 3-D weights store it: there it must equal their head count)")
     parser.add_argument("--head-axis", choices=["columns", "rows"], default="columns",
                         help="split 2-D --match weights (d_in, N*d_head) by columns (default) or "
                              "(N*d_head, d_out) by rows")
@@ -106,11 +119,54 @@ def _stack_layout(final: dict, key: str, layout: str, path: Path) -> str:
     return layout
 
 
+def _check_heads(heads: int | None, key: str, shape: tuple, path: Path) -> None:
+    """--heads must equal the head count of per-head (3-D) weights, which store it on their first axis."""
+    if heads is not None and heads != shape[0]:
+        raise CheckpointError(f"{path}: --heads {heads} contradicts key '{key}' of shape {shape}, which stores "
+                              f"{shape[0]} heads on its first axis; --heads splits only 2-D weights (--match, "
+                              f"--layout fused): leave it out or give {shape[0]}")
+
+
+def _rank_settings(settings: dict, n_values: int, what: str, path: Path, warn) -> dict:
+    """``settings`` for a matrix of ``n_values`` singular values: the variant k left out (with a warning)
+    where it cannot be computed; CheckpointError naming the key where the main k cannot."""
+    k, variant = settings["marginal_rank_k"], settings["marginal_rank_k_variant"]
+    values = f"{n_values} singular value{'s' if n_values != 1 else ''}"
+    if k >= n_values:
+        raise CheckpointError(f"{path}: {what} has {values}, so the marginal rank k = {k} (config key "
+                              f"'measures.marginal_rank_k' = {k}, the leading values the marginalised effective rank "
+                              f"removes) must be below {n_values}: set measures: {{marginal_rank_k: {n_values - 1}}} "
+                              "in a --config file")
+    if variant >= n_values:
+        warn(f"{path}: {what} has {values}, so 'measures.marginal_rank_k_variant' = {variant} cannot be "
+             f"computed: its column marginal_effective_rank_k{variant} is left out (set "
+             f"measures.marginal_rank_k_variant below {n_values} in a --config file to get one)")
+        return {**settings, "marginal_rank_k_variant": k}
+    return settings
+
+
+def _warn_undefined(table: pd.DataFrame, what: str, paths: dict[int, Path], warn) -> None:
+    """Warn, naming ``what``, steps and files, where ``table`` holds NaN values (undefined measures)."""
+    nan = table[table["value"].isna()]
+    if nan.empty:
+        return
+    steps = sorted(int(step) for step in nan["step"].unique())
+    shown = ", ".join(map(str, steps[:5])) + (f", ... ({len(steps)} steps)" if len(steps) > 5 else "")
+    files = ", ".join(str(paths[step]) for step in steps[:3]) + (", ..." if len(steps) > 3 else "")
+    measures = ", ".join(sorted(nan["measure"].unique()))
+    warn(f"{len(nan)} values of {what} are NaN at step{'s' if len(steps) > 1 else ''} {shown} ({files}): "
+         f"{measures}. NaN means undefined: the ranks where the matrix has no nonzero singular value at that step "
+         "(it is zero, e.g. a zero-initialised W_O), the marginalised rank where none is left after the k largest, "
+         "the subspace distance where the last checkpoint's matrix (the reference) is zero")
+
+
 def matrix_table(key: str, stack, steps: list[int], final: dict, args: argparse.Namespace, settings: dict,
-                 path: Path) -> pd.DataFrame:
+                 path: Path, warn=None) -> pd.DataFrame:
     """The measures of one --match key over the checkpoints (``stack``: its tensors, (T, ...))."""
+    warn = warn or _print_warning
     shape = tuple(final[key].shape)
     if len(shape) == 3:
+        _check_heads(args.heads, key, shape, path)
         stack = head_stack(stack, _stack_layout(final, key, args.layout, path))
     elif len(shape) != 2:
         raise CheckpointError(f"{path}: key '{key}' has shape {shape}, not a matrix or a per-head stack of them")
@@ -119,6 +175,7 @@ def matrix_table(key: str, stack, steps: list[int], final: dict, args: argparse.
             stack = split_heads(stack, args.heads, args.head_axis)
         except ValueError as error:
             raise CheckpointError(f"{path}: key '{key}': {error}") from None
+    settings = _rank_settings(settings, min(stack.shape[-2:]), f"key '{key}'", path, warn)
     try:
         measures = spectral_measures(thin_svd(stack), thin_svd(stack[-1]), settings)
     except ValueError as error:
@@ -127,16 +184,23 @@ def matrix_table(key: str, stack, steps: list[int], final: dict, args: argparse.
 
 
 def circuit_tables(keys: dict[str, str], layer: int | None, series: dict, steps: list[int], final: dict,
-                   args: argparse.Namespace, settings: dict, path: Path) -> list[pd.DataFrame]:
+                   args: argparse.Namespace, settings: dict, path: Path, warn=None) -> list[pd.DataFrame]:
     """The QK and OV measures of one layer (its weights' ``keys``) over the checkpoints."""
+    warn = warn or _print_warning
+    names = ", ".join(f"'{key}'" for key in keys.values())
     try:
         layout = args.layout
         if layout == "auto":
             layout = detect_layout(tuple(final[keys["W_Q"]].shape), tuple(final[keys["W_O"]].shape))
+        if layout != "fused" and final[keys["W_Q"]].ndim == 3:
+            _check_heads(args.heads, keys["W_Q"], tuple(final[keys["W_Q"]].shape), path)
         weights = circuit_weights({name: series[key] for name, key in keys.items()}, layout, args.heads, batch_dims=1)
+        n_values = min(*weights["W_Q"].shape[-2:], *weights["W_V"].shape[-2:])   # a circuit's rank <= d_head
+        settings = _rank_settings(settings, n_values, f"each head's QK and OV circuit (keys {names})", path, warn)
         measures = circuit_spectral_measures(weights, settings)
+    except CheckpointError:
+        raise
     except ValueError as error:
-        names = ", ".join(f"'{key}'" for key in keys.values())
         raise CheckpointError(f"{path}: keys {names}: {error}") from None
     tables = [long_table(steps, circuit, values) for circuit, values in measures.items()]
     for table in tables:
@@ -144,14 +208,20 @@ def circuit_tables(keys: dict[str, str], layer: int | None, series: dict, steps:
     return tables
 
 
-def run(args: argparse.Namespace) -> pd.DataFrame:
-    """Compute the table for parsed arguments; raises CheckpointError or ConfigError on bad input."""
+def _print_warning(message: str) -> None:
+    print(f"icl-measures: warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace, warn=None) -> pd.DataFrame:
+    """Compute the table for parsed arguments; raises CheckpointError or ConfigError on bad input, and
+    passes each warning (a left-out variant rank, undefined values) to ``warn`` (default: stderr)."""
+    warn = warn or _print_warning
     output = Path(args.output)
     if output.suffix not in WRITERS:
         raise CheckpointError(f"{output}: output must end in .csv or .parquet")
     if not args.match and args.circuits is None:
         raise CheckpointError("nothing to measure: give --match PATTERN and/or --circuits [TEMPLATE]")
-    settings = measures_section(load_config(*args.config).get("measures") if args.config else None)
+    settings = measures_from_files(args.config)
     checkpoints = list_checkpoints(args.folder, args.glob)
     final_path = checkpoints[-1][1]
     final = load_state_dict(final_path)
@@ -160,9 +230,18 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     circuit_key_list = [key for keys in modules.values() for key in keys.values()]
     series = tensor_series(checkpoints, list(dict.fromkeys(match_keys + circuit_key_list)))
     steps = [step for step, _ in checkpoints]
-    tables = [matrix_table(key, series[key], steps, final, args, settings, final_path) for key in match_keys]
+    paths = dict(checkpoints)
+    tables = []
+    for key in match_keys:
+        tables.append(matrix_table(key, series[key], steps, final, args, settings, final_path, warn))
+        _warn_undefined(tables[-1], f"key '{key}'", paths, warn)
     for layer, keys in modules.items():
-        tables += circuit_tables(keys, layer, series, steps, final, args, settings, final_path)
+        for table in circuit_tables(keys, layer, series, steps, final, args, settings, final_path, warn):
+            circuit = table["series"].iloc[0]
+            factors = [keys[name] for name in (("W_Q", "W_K") if circuit == "QK" else ("W_V", "W_O"))]
+            where = "" if layer is None else f" of layer {layer}"
+            _warn_undefined(table, f"circuit '{circuit}'{where} (keys {', '.join(map(repr, factors))})", paths, warn)
+            tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 

@@ -84,7 +84,8 @@ def circuit_weights(weights: dict, layout: str, n_heads: int | None = None, batc
     layout : str
         One of :data:`LAYOUTS`.
     n_heads : int, optional
-        Number of heads; needed by ``fused`` (the other layouts store it).
+        Number of heads; needed by ``fused``. The other layouts store it: there ``n_heads``, if given, must
+        equal it.
     batch_dims : int
         Number of leading batch dimensions (e.g. 1 for a stack over checkpoints).
 
@@ -116,6 +117,9 @@ def circuit_weights(weights: dict, layout: str, n_heads: int | None = None, batc
         out = {name: split_heads(W[name], n_heads, "columns") for name in ("W_Q", "W_K", "W_V")}
         out["W_O"] = split_heads(W["W_O"], n_heads, "rows")
     h, d, e = out["W_Q"].shape[-3:]
+    if n_heads is not None and n_heads != h:
+        raise ValueError(f"{shapes}: n_heads = {n_heads} contradicts the {h} heads these weights store in the "
+                         f"{layout} layout ({_axes(layout)})")
     e_v = out["W_V"].shape[-1]
     wanted = {"W_Q": (h, d, e), "W_K": (h, d, e), "W_V": (h, d, e_v), "W_O": (h, e_v, d)}
     misfits = [name for name in HEAD_WEIGHTS if out[name].shape[-3:] != wanted[name]]

@@ -12,12 +12,30 @@ from __future__ import annotations
 
 import copy
 
-from icl_dynamics.config import load_schema, validate
+from icl_dynamics.config import ConfigError, load_config, load_schema, load_yaml, validate
 
 
 def measures_section(section: dict | None = None) -> dict:
     """A validated copy of the ``measures:`` section with the schema's defaults filled in."""
     return validate(copy.deepcopy(section or {}), "measures", prefix="measures")
+
+
+def measures_from_files(paths) -> dict:
+    """The validated ``measures:`` section of config files (later ones override earlier ones, key by key).
+
+    A file may hold the workflow's other top-level sections too (so ``config/config.yaml`` can be given), but
+    no other key: a misspelt section (``measure:``) raises ConfigError naming the file, the key and the keys
+    allowed, instead of silently leaving every measure at its default. Duplicate keys are refused too
+    (:func:`icl_dynamics.config.load_yaml`).
+    """
+    allowed = sorted(load_schema("config")["properties"])
+    for path in paths:
+        unknown = sorted(set(load_yaml(path)) - set(allowed), key=str)
+        if unknown:
+            plural = "s" if len(unknown) > 1 else ""
+            raise ConfigError(f"{path}: unknown top-level key{plural} {', '.join(repr(k) for k in unknown)}; "
+                              f"allowed: {', '.join(allowed)} (the measures are read from 'measures:')")
+    return measures_section(load_config(*paths).get("measures") if paths else None)
 
 
 DEFAULTS = measures_section()

@@ -9,18 +9,24 @@ Layout of ``state_dir``::
 Every file is written atomically (temporary file, then ``os.replace``). ``state.pt`` lists the SHA-256 of
 every snapshot made up to its step, so a resume verifies each one: a missing or damaged snapshot, or an
 unreadable ``state.pt``, is named in a warning and the run restarts from step 0 (it can never finish
-with metrics and snapshots out of step). The folder is deleted by :meth:`StateFolder.discard` only
-after the run's outputs are written and verified (see
+with metrics and snapshots out of step). These warnings also go to the process's real stderr when
+``sys.stderr`` is redirected (rule logging sends it to the job's log), so the user sees that training was
+lost. A save that fails for lack of disk space raises :class:`DiskFullError` naming the folder, the space
+needed and the space free (torch itself reports only a failed write). The folder is deleted by
+:meth:`StateFolder.discard` only after the run's outputs are written and verified (see
 :func:`icl_dynamics.workflow_io.cached_files.save_training_outputs`).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -41,10 +47,59 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class DiskFullError(OSError):
+    """Saving the resumable state failed: the disk (or quota) has no space left."""
+
+
+def _warn(message: str, *args) -> None:
+    """Log a warning, and print it to the real stderr too when ``sys.stderr`` is redirected (to a job log)."""
+    log.warning(message, *args)
+    if sys.__stderr__ is not None and sys.stderr is not sys.__stderr__:
+        print(f"WARNING: {message % args}", file=sys.__stderr__, flush=True)
+
+
+def _tensor_bytes(obj) -> int:
+    """Bytes of the tensors in ``obj`` (nested dicts, lists and tuples): about the size torch.save writes."""
+    if isinstance(obj, torch.Tensor):
+        return obj.element_size() * obj.nelement()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(value) for value in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(value) for value in obj)
+    return 0
+
+
+def _decimal_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} bytes"
+
+
 def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename it over ``path``."""
+    """``torch.save`` to a temporary file, then rename it over ``path``.
+
+    Raises
+    ------
+    DiskFullError
+        (errno ENOSPC) when the save fails and the disk lacks the space the tensors need (torch raises a
+        RuntimeError naming only a failed write), or the failure is ENOSPC or EDQUOT; the temporary file is
+        removed and ``path`` is left as it was. Other failures are raised as they are.
+    """
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (OSError, RuntimeError) as error:
+        tmp.unlink(missing_ok=True)
+        need, free = _tensor_bytes(obj), shutil.disk_usage(path.parent).free
+        if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or free < need:
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"no space left on device: saving {path.name} in {path.parent} needs about {_decimal_bytes(need)}, "
+                f"but {_decimal_bytes(free)} is free there; free space on that disk, then rerun to resume from "
+                f"the last saved state (torch: {' '.join(str(error).split())})") from error
+        raise
     os.replace(tmp, path)
 
 
@@ -129,8 +184,8 @@ class StateFolder:
             state = torch.load(self.state_file, weights_only=False)
             meta, snapshots = state["meta"], state["snapshots"]
         except Exception as error:  # torch raises many types for a truncated or foreign file
-            log.warning("%s: unreadable (%s: %s); restarting the run from step 0", self.state_file,
-                        type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+            _warn("%s: unreadable (%s: %s); restarting the run from step 0", self.state_file,
+                  type(error).__name__, str(error).splitlines()[0] if str(error) else "")
             self.clear()
             return None
         if meta != self.meta:
@@ -141,9 +196,8 @@ class StateFolder:
         problems = {s: p for s in sorted(self.snapshots) if (p := self._snapshot_problem(s))}
         if problems:
             for step, problem in problems.items():
-                log.warning("%s: %s", self.snapshot_path(step), problem)
-            log.warning("%s: %d snapshot(s) missing or damaged; restarting the run from step 0", self.path,
-                        len(problems))
+                _warn("%s: %s", self.snapshot_path(step), problem)
+            _warn("%s: %d snapshot(s) missing or damaged; restarting the run from step 0", self.path, len(problems))
             self.clear()
             return None
         return state
