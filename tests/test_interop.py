@@ -36,13 +36,13 @@ from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransforme
 torch.set_num_threads(1)
 
 TL_MAJOR = transformer_lens_major()
-INSTALLED = f"installed: {transformer_lens_version()}"
+INSTALLED = f"installed: {transformer_lens_version() or 'none'}"
 needs_transformer_lens = pytest.mark.skipif(
     TL_MAJOR is None, reason="TransformerLens is not installed: pip install -e '.[tl]' (3.9.0; CI installs it) "
                              "or '.[tl4]' (4.x)")
 needs_tl3 = pytest.mark.skipif(TL_MAJOR != 3, reason=f"needs TransformerLens 3.9 (HookedTransformer), {INSTALLED}")
-needs_tl4 = pytest.mark.skipif((TL_MAJOR or 0) < 4, reason=f"needs TransformerLens 4.x (TransformerBridge), {INSTALLED}: "
-                                                          "README 'TransformerLens' gives the command")
+needs_tl4 = pytest.mark.skipif((TL_MAJOR or 0) < 4, reason=f"needs TransformerLens 4.x (TransformerBridge), "
+                                                          f"{INSTALLED}: README 'TransformerLens' gives the command")
 # The pinned 3.9.0 warns that HookedTransformer goes away in 4.0; pyproject.toml says why we pin it.
 pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
 
@@ -188,7 +188,8 @@ def test_bridge_config_refuses_shortformer_naming_the_release_that_has_it():
 def test_shortformer_names_the_release_that_has_it():
     model = attention_model("pre", "shortformer")
     for export in (to_transformer_lens, to_transformer_bridge):
-        with pytest.raises(NotImplementedError, match=r"positional 'shortformer'.*TransformerLens 3\.9\.0 expresses it"):
+        with pytest.raises(NotImplementedError,
+                           match=r"positional 'shortformer'.*TransformerLens 3\.9\.0 expresses it"):
             export(model)
 
 
@@ -198,7 +199,8 @@ def test_native_bridge_has_no_shortformer_positions():
     If a release adds them, this fails: check that they match ours, then export them."""
     from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
-    kwargs = {**transformer_bridge_config(attention_model("pre", "learned")), "positional_embedding_type": "shortformer"}
+    kwargs = {**transformer_bridge_config(attention_model("pre", "learned")),
+              "positional_embedding_type": "shortformer"}
     with pytest.raises((ValueError, NotImplementedError), match="shortformer"):
         TransformerBridge.boot_native(TransformerBridgeConfig(**kwargs))
 
@@ -207,6 +209,19 @@ def test_native_bridge_has_no_shortformer_positions():
 def test_hooked_transformer_under_4x_points_to_the_bridge():
     with pytest.raises(ImportError, match=r"removed in TransformerLens 4\.0.*to_transformer_bridge"):
         to_hooked_transformer(grokking_model())
+
+
+@needs_tl4
+def test_compatibility_mode_without_processing_keeps_our_weights():
+    """``enable_compatibility_mode(no_processing=True)`` (HookedTransformer's hook names on the bridge) leaves
+    our weights and logits; its default weight processing (LayerNorm folding, centring) would change both."""
+    model = attention_model("pre", "learned")
+    bridge = to_transformer_bridge(model)
+    bridge.enable_compatibility_mode(disable_warnings=True, no_processing=True)
+    tokens = torch.randint(0, VOCAB, (4, N_CTX), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert_same_logits(model(tokens), bridge(tokens))
+    assert torch.equal(bridge.W_Q.detach(), model.head_weights()["W_Q"])
 
 
 @needs_tl3

@@ -53,13 +53,13 @@ def transformer_bridge_config(model: AttentionOnlyTransformer | GrokkingTransfor
         For an attention-only model with vector inputs (``input_dim``): TransformerLens embeds token ids.
     """
     if isinstance(model, AttentionOnlyTransformer) and model.cfg.positional == "shortformer":
-        installed = transformer_lens_version()
         raise NotImplementedError(
             "positional 'shortformer' (W_pos added to the query and key inputs of every layer, never to the "
-            f"residual stream) has no TransformerBridge in TransformerLens 4 (installed: {installed}): its native "
-            "model has positional_embedding_type 'standard' or 'rotary' only. TransformerLens "
-            f"{SHORTFORMER_RELEASE} expresses it (HookedTransformer, positional_embedding_type='shortformer'): "
-            "pip install -e '.[tl]' and use to_hooked_transformer")
+            "residual stream) cannot become a TransformerBridge: the native model of TransformerLens 4 has "
+            "positional_embedding_type 'standard' or 'rotary' only (installed TransformerLens: "
+            f"{transformer_lens_version() or 'none'}). TransformerLens {SHORTFORMER_RELEASE} expresses it "
+            "(HookedTransformer, positional_embedding_type='shortformer'): pip install -e '.[tl]' and use "
+            "to_hooked_transformer")
     kwargs = hooked_transformer_config(model)
     del kwargs["device"]
     return kwargs
@@ -82,8 +82,9 @@ def to_transformer_bridge(model: AttentionOnlyTransformer | GrokkingTransformer)
     """
     kwargs = transformer_bridge_config(model)
     if (transformer_lens_major() or 0) < 4:
-        raise ImportError(f"TransformerBridge export needs TransformerLens 4 (installed: {transformer_lens_version()}): "
-                          "pip install -e '.[tl4]'; with TransformerLens 3.9 use to_hooked_transformer")
+        raise ImportError(f"TransformerBridge export needs TransformerLens 4 (installed: "
+                          f"{transformer_lens_version()}): pip install -e '.[tl4]'; with TransformerLens 3.9 use "
+                          "to_hooked_transformer")
     from transformer_lens import TransformerBridge, TransformerBridgeConfig
     from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
 

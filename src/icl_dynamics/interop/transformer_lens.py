@@ -32,8 +32,8 @@ How the models correspond:
   stored and its ``QK``/``OV`` circuits are the ones our measures read;
 - ``positional: learned`` is ``positional_embedding_type="standard"``; ``shortformer`` is ``"shortformer"``
   (TransformerLens 3.9 adds ``W_pos`` to the query and key inputs after ``ln1``, never to the residual stream,
-  as ours does; TransformerLens 4 has no such model); ``none`` is ``"standard"`` with a zero ``W_pos``, since TransformerLens has no model without
-  a positional embedding;
+  as ours does; TransformerLens 4 has no such model); ``none`` is ``"standard"`` with a zero ``W_pos``, since
+  TransformerLens has no model without a positional embedding;
 - the grokking model is one layer with a ReLU MLP (``blocks.0.mlp.W_in`` (d_model, d_mlp), ``b_in``, ``W_out``
   (d_mlp, d_model), ``b_out``) and no LayerNorm; its vocabulary is p + 1 (the ``=`` token) and it has p outputs.
 """
@@ -160,9 +160,10 @@ def to_hooked_transformer(model: AttentionOnlyTransformer | GrokkingTransformer)
         :func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`.
     """
     if (transformer_lens_major() or 0) >= 4:
-        raise ImportError(f"HookedTransformer was removed in TransformerLens 4.0 (installed: {transformer_lens_version()}): "
-                          "use icl_dynamics.interop.transformer_bridge.to_transformer_bridge (or to_transformer_lens), "
-                          "or install TransformerLens 3.9.0 (pip install -e '.[tl]')")
+        raise ImportError(f"HookedTransformer was removed in TransformerLens 4.0 (installed: "
+                          f"{transformer_lens_version()}): use icl_dynamics.interop.transformer_bridge."
+                          "to_transformer_bridge (or to_transformer_lens), or install TransformerLens 3.9.0 "
+                          "(pip install -e '.[tl]')")
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     hooked = HookedTransformer(HookedTransformerConfig(**hooked_transformer_config(model)))
