@@ -1,16 +1,25 @@
-"""Our transformers as TransformerLens ``HookedTransformer`` models, and TransformerLens grokking models as ours.
+"""Our transformers as TransformerLens models, and TransformerLens grokking models as ours.
 
-Export (plain tensors and dicts; only :func:`to_hooked_transformer` imports TransformerLens, the extra ``tl``):
+The TransformerLens format (plain tensors and dicts; nothing here imports TransformerLens, so
+``icl-measures --circuits`` and the import below work without it):
 
 - :func:`hooked_transformer_config`: the keyword arguments of ``HookedTransformerConfig`` for an
   :class:`~icl_dynamics.models.attention_only.AttentionOnlyTransformer` (token inputs) or a
   :class:`~icl_dynamics.models.grokking.GrokkingTransformer`;
-- :func:`hooked_transformer_state_dict`: the weights under TransformerLens' names;
-- :func:`to_hooked_transformer`: the ``HookedTransformer`` built from both, which computes our logits.
+- :func:`hooked_transformer_state_dict`: the weights under TransformerLens' names (its property format,
+  ``blocks.{l}.attn.W_Q`` ...), which both TransformerLens 3 and 4 read.
+
+Export, by installed release (:func:`transformer_lens_version`):
+
+- :func:`to_hooked_transformer`: TransformerLens 3.9 (the extra ``tl``), a ``HookedTransformer``;
+- :func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`: TransformerLens 4 (the extra
+  ``tl4``), which removed ``HookedTransformer``, a ``TransformerBridge`` around a native model;
+- :func:`to_transformer_lens`: whichever of the two the installed release has. Both compute our logits.
 
 Import: :func:`grokking_from_state_dict` turns a TransformerLens state dict of the one-layer grokking model
 (e.g. the published checkpoints of Nanda et al. (2023) as converted for TransformerLens, whose unembedding has
-p + 1 outputs) into a :class:`~icl_dynamics.models.grokking.GrokkingTransformer`.
+p + 1 outputs; ``HookedTransformer.state_dict()`` in 3.x, ``TransformerBridge.tl_parameters()`` in 4.x) into a
+:class:`~icl_dynamics.models.grokking.GrokkingTransformer`.
 
 How the models correspond:
 
@@ -22,14 +31,17 @@ How the models correspond:
   TransformerLens' weight processing (``fold_ln=False``, no centring), so its ``W_Q`` ... ``W_O`` are ours as
   stored and its ``QK``/``OV`` circuits are the ones our measures read;
 - ``positional: learned`` is ``positional_embedding_type="standard"``; ``shortformer`` is ``"shortformer"``
-  (TransformerLens adds ``W_pos`` to the query and key inputs after ``ln1``, never to the residual stream, as
-  ours does); ``none`` is ``"standard"`` with a zero ``W_pos``, since TransformerLens has no model without
-  a positional embedding;
+  (TransformerLens 3.9 adds ``W_pos`` to the query and key inputs after ``ln1``, never to the residual stream,
+  as ours does; TransformerLens 4 has no such model); ``none`` is ``"standard"`` with a zero ``W_pos``, since
+  TransformerLens has no model without a positional embedding;
 - the grokking model is one layer with a ReLU MLP (``blocks.0.mlp.W_in`` (d_model, d_mlp), ``b_in``, ``W_out``
   (d_mlp, d_model), ``b_out``) and no LayerNorm; its vocabulary is p + 1 (the ``=`` token) and it has p outputs.
 """
 
 from __future__ import annotations
+
+import importlib.metadata
+import re
 
 import torch
 
@@ -118,17 +130,62 @@ def hooked_transformer_state_dict(model: AttentionOnlyTransformer | GrokkingTran
     return {**out, **_zero_biases(model.W_E, cfg.n_layers, cfg.n_heads, cfg.d_head, cfg.d_model, cfg.n_outputs)}
 
 
+def transformer_lens_version() -> str | None:
+    """The installed TransformerLens release (e.g. ``"3.9.0"``), or None when it is not installed.
+
+    Read from the package metadata, so TransformerLens is not imported.
+    """
+    try:
+        return importlib.metadata.version("transformer-lens")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def transformer_lens_major() -> int | None:
+    """The major version of the installed TransformerLens (3 has ``HookedTransformer``, 4 ``TransformerBridge``
+    only), or None when it is not installed."""
+    version = transformer_lens_version()
+    return None if version is None else int(re.match(r"\d+", version).group())
+
+
 def to_hooked_transformer(model: AttentionOnlyTransformer | GrokkingTransformer):
     """A TransformerLens ``HookedTransformer`` (in eval mode) that computes the same logits as ``model``.
 
-    Needs the ``transformer_lens`` package (``pip install -e ".[tl]"``).
+    Needs TransformerLens 3 (``pip install -e ".[tl]"``, 3.9.0).
+
+    Raises
+    ------
+    ImportError
+        Under TransformerLens 4, which removed ``HookedTransformer``, pointing to
+        :func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`.
     """
+    if (transformer_lens_major() or 0) >= 4:
+        raise ImportError(f"HookedTransformer was removed in TransformerLens 4.0 (installed: "
+                          f"{transformer_lens_version()}): use icl_dynamics.interop.transformer_bridge."
+                          "to_transformer_bridge (or to_transformer_lens), or install TransformerLens 3.9.0 "
+                          "(pip install -e '.[tl]')")
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     hooked = HookedTransformer(HookedTransformerConfig(**hooked_transformer_config(model)))
     hooked.load_and_process_state_dict(hooked_transformer_state_dict(model), fold_ln=False,
                                        center_writing_weights=False, center_unembed=False, fold_value_biases=False)
     return hooked.eval()
+
+
+def to_transformer_lens(model: AttentionOnlyTransformer | GrokkingTransformer):
+    """``model`` in the installed TransformerLens: a ``HookedTransformer`` under 3.x
+    (:func:`to_hooked_transformer`), a ``TransformerBridge`` under 4.x
+    (:func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`, which refuses shortformer
+    positions). Either computes the same logits as ``model`` and holds its weights unprocessed.
+    """
+    major = transformer_lens_major()
+    if major is None:
+        raise ImportError("TransformerLens is not installed: pip install -e '.[tl]' (3.9.0) or -e '.[tl4]' (4.x)")
+    if major >= 4:
+        from icl_dynamics.interop.transformer_bridge import to_transformer_bridge
+
+        return to_transformer_bridge(model)
+    return to_hooked_transformer(model)
 
 
 def grokking_from_state_dict(state_dict: dict[str, torch.Tensor]) -> GrokkingTransformer:
