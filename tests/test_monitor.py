@@ -120,7 +120,8 @@ def test_layouts_and_key_templates_give_the_same_rows():
     model = tiny_model(layers=2)
     w = {name: value.numpy() for name, value in model.head_weights().items()}
     tl = {f"blocks.{l}.attn.{name}": w[name][l] for l in range(2) for name in HEAD_WEIGHTS}
-    pm = {f"attn_blocks.{l}.attn.{name}": np.swapaxes(w[name][l], -1, -2) for l in range(2) for name in HEAD_WEIGHTS[:3]}
+    pm = {f"attn_blocks.{l}.attn.{name}": np.swapaxes(w[name][l], -1, -2)
+          for l in range(2) for name in HEAD_WEIGHTS[:3]}
     pm.update({f"attn_blocks.{l}.attn.W_O": w["W_O"][l].reshape(-1, 16).T for l in range(2)})
     expected, layered = head_weights(model)
     assert layered
@@ -129,6 +130,22 @@ def test_layouts_and_key_templates_give_the_same_rows():
         assert got_layered
         for name in HEAD_WEIGHTS:
             np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-7)
+    # a module without head_weights() whose state_dict has TransformerLens keys (its b_Q etc. are ignored)
+    blocks = torch.nn.ModuleList()
+    for l in range(2):
+        attn = torch.nn.Module()
+        for name in HEAD_WEIGHTS:
+            attn.register_parameter(name, torch.nn.Parameter(torch.from_numpy(w[name][l].copy())))
+        attn.register_parameter("b_Q", torch.nn.Parameter(torch.zeros(2, 4)))
+        block = torch.nn.Module()
+        block.attn = attn
+        blocks.append(block)
+    tl_module = torch.nn.Module()
+    tl_module.blocks = blocks
+    rows = TrainingMonitor(min_spacing_decades=0.0).update(tl_module, 1)
+    assert rows.empty  # the first kept checkpoint only fills the buffer
+    got, _ = head_weights(tl_module)
+    np.testing.assert_allclose(got["W_O"], expected["W_O"], rtol=0, atol=1e-7)
     grok = {name: w[name][0] for name in HEAD_WEIGHTS}  # a one-module state dict (the grokking model's keys)
     got, got_layered = head_weights({**grok, "W_E": np.zeros((3, 16))})
     assert not got_layered and got["W_Q"].shape == (2, 16, 4)

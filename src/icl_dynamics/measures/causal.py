@@ -20,7 +20,10 @@ import pandas as pd
 
 from icl_dynamics.measures.circuits import ov_circuit_svd, qk_circuit_svd
 from icl_dynamics.measures.curvature import autocorrelation_curvature
-from icl_dynamics.measures.ranks import effective_rank_from_singular_values, marginal_effective_rank_from_singular_values
+from icl_dynamics.measures.ranks import (
+    effective_rank_from_singular_values,
+    marginal_effective_rank_from_singular_values,
+)
 from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.subspace import subspace_distance_from_svd
 from icl_dynamics.measures.summary import TABLE_COLUMNS

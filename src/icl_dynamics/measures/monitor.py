@@ -188,7 +188,8 @@ class TrainingMonitor:
 
     def observe_loss(self, step, loss: float) -> pd.DataFrame:
         """Record one loss sample; returns its ``train_loss`` ``trailing_curvature`` row once
-        ``curvature_window`` samples are in (:func:`icl_dynamics.measures.causal.trailing_autocorrelation_curvature`)."""
+        ``curvature_window`` samples are in
+        (:func:`icl_dynamics.measures.causal.trailing_autocorrelation_curvature`)."""
         if self.last_loss_step is not None and not step > self.last_loss_step:
             raise ValueError(f"loss step {step} does not follow the last one, {self.last_loss_step}")
         self.last_loss_step = step
@@ -199,7 +200,8 @@ class TrainingMonitor:
         return rows_frame(scalar_rows([step], "train_loss", {"trailing_curvature": [curvature]}))
 
 
-def replay_monitor(checkpoints: Mapping, losses: tuple | None = None, **monitor) -> tuple[pd.DataFrame, TrainingMonitor]:
+def replay_monitor(checkpoints: Mapping, losses: tuple | None = None, **monitor,
+                   ) -> tuple[pd.DataFrame, TrainingMonitor]:
     """Run a :class:`TrainingMonitor` over a stored checkpoint stack, as it would have run during training.
 
     Parameters
