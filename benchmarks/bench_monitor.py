@@ -10,6 +10,11 @@ every scheduled checkpoint (worst case), and only those the monitor keeps with i
 skipped update does not read the weights).
 
     python benchmarks/bench_monitor.py [--steps 30] [--updates 30] [--threads 1]
+
+Measured on the 2-core development machine (shared, load about 7), one thread: attention 2 layers, step
+195 ms, update 16 ms, 0.0314 checkpoints per step (0.0146 kept), overhead 0.26% (0.12% kept only);
+4 layers 435 ms, 36 ms, 0.26% (0.12%); grokking 255 ms, 30 ms, 0.0100 per step (0.0018 kept), 0.12%
+(0.02%). The script ran in about 50 s.
 """
 
 import os

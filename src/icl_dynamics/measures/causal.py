@@ -27,7 +27,7 @@ from icl_dynamics.measures.ranks import (
 from icl_dynamics.measures.settings import DEFAULTS
 from icl_dynamics.measures.subspace import subspace_distance_from_svd
 from icl_dynamics.measures.summary import TABLE_COLUMNS
-from icl_dynamics.measures.svd import SVD, as_float64, factored_svd
+from icl_dynamics.measures.svd import SVD, as_float64
 
 CIRCUITS = ("QK", "OV")
 
@@ -86,14 +86,22 @@ def trailing_subspace_distance(svd_ref: SVD, svd_now: SVD, rtol: float = DEFAULT
     return subspace_distance_from_svd(svd_ref, svd_now, rtol)
 
 
-def _difference_norm_squared(svd_ref: SVD, svd_now: SVD) -> np.ndarray:
-    """``norm(M_now - M_ref)_F^2`` from the factors: ``M_now - M_ref = [U_n s_n, -U_r s_r] [V_n, V_r]^T``."""
+def difference_norm_squared(svd_ref: SVD, svd_now: SVD) -> np.ndarray:
+    """``norm(M_now - M_ref)_F^2`` of every matrix of two SVD stacks, without forming them.
+
+    ``M_now - M_ref = A B^T`` with ``A = [U_n s_n, -U_r s_r]`` and ``B = [V_n, V_r]`` (inner size 2r); with
+    reduced QRs ``A = Q_A R_A``, ``B = Q_B R_B`` its norm is that of the small core ``R_A R_B^T`` (the first
+    step of :func:`icl_dynamics.measures.svd.factored_svd`), accurate to rounding of ``norm(M)``, not its square.
+
+    Returns an array of the batch shape.
+    """
     A = np.concatenate([svd_now.U * svd_now.s[..., None, :], -svd_ref.U * svd_ref.s[..., None, :]], axis=-1)
     B = np.concatenate([svd_now.V, svd_ref.V], axis=-1)
-    return np.sum(factored_svd(A, B).s ** 2, axis=-1)
+    core = np.linalg.qr(A)[1] @ np.swapaxes(np.linalg.qr(B)[1], -1, -2)
+    return np.sum(core**2, axis=(-2, -1))
 
 
-def relative_speed(svd_ref: SVD, svd_now: SVD, span_decades) -> np.ndarray:
+def relative_speed(svd_ref: SVD, svd_now: SVD, span_decades, change=None) -> np.ndarray:
     """``norm(M(t_i) - M(t_(i-lag)))_F / (norm(M(t_i))_F Delta u)``: relative change of each matrix per decade.
 
     Parameters
@@ -102,24 +110,29 @@ def relative_speed(svd_ref: SVD, svd_now: SVD, span_decades) -> np.ndarray:
         Thin SVDs of the reference and current matrices, same shape (..., m, n).
     span_decades : float or array_like
         ``Delta u`` in decades, broadcast against the batch shape (e.g. shape (T, 1, 1) for (T, layers, heads)).
+    change : ndarray, optional
+        :func:`difference_norm_squared` of the two, if already computed.
 
     Returns
     -------
     ndarray of the batch shape; NaN where ``M(t_i)`` is zero.
     """
+    change = difference_norm_squared(svd_ref, svd_now) if change is None else change
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(_difference_norm_squared(svd_ref, svd_now) / np.sum(svd_now.s**2, axis=-1)) / span_decades
+        return np.sqrt(change / np.sum(svd_now.s**2, axis=-1)) / span_decades
 
 
-def pooled_relative_speed(svd_ref: SVD, svd_now: SVD, span_decades, head_axes: int) -> np.ndarray:
+def pooled_relative_speed(svd_ref: SVD, svd_now: SVD, span_decades, head_axes: int, change=None) -> np.ndarray:
     """The alarm statistic: ``sqrt(sum norm(Delta M)_F^2) / (sqrt(sum norm(M(t_i))_F^2) Delta u)``, the sums
     over the last ``head_axes`` batch axes (heads, or layers and heads), i.e. the relative speed of the
     block-diagonal stack of every head's circuit.
 
-    Returns an array of the remaining leading shape (e.g. () online, (T,) over a series).
+    ``change``: :func:`difference_norm_squared` of the two, if already computed. Returns an array of the
+    remaining leading shape (e.g. () online, (T,) over a series).
     """
     axes = tuple(range(-head_axes, 0))
-    change = np.sum(_difference_norm_squared(svd_ref, svd_now), axis=axes)
+    change = difference_norm_squared(svd_ref, svd_now) if change is None else change
+    change = np.sum(change, axis=axes)
     size = np.sum(svd_now.s**2, axis=(-1, *(a - 1 for a in axes)))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.sqrt(change / size) / span_decades
@@ -153,14 +166,16 @@ def rank_rates(s_ref, s_now, span_decades, settings: dict | None = None) -> dict
     return rates
 
 
-def trailing_measures(svd_ref: SVD, svd_now: SVD, span_decades, settings: dict | None = None) -> dict[str, np.ndarray]:
+def trailing_measures(svd_ref: SVD, svd_now: SVD, span_decades, settings: dict | None = None, change=None,
+                      ) -> dict[str, np.ndarray]:
     """Every causal measure of one circuit, per head: trailing subspace distance, relative speed, rank rates.
 
-    ``span_decades`` broadcasts against the batch shape. Returns arrays of the SVDs' batch shape.
+    ``span_decades`` broadcasts against the batch shape; ``change`` as in :func:`relative_speed`. Returns
+    arrays of the SVDs' batch shape.
     """
     settings = DEFAULTS if settings is None else settings
     out = {"trailing_subspace_distance": trailing_subspace_distance(svd_ref, svd_now, settings["pinv_rtol"]),
-           "relative_speed": relative_speed(svd_ref, svd_now, span_decades)}
+           "relative_speed": relative_speed(svd_ref, svd_now, span_decades, change)}
     out.update(rank_rates(svd_ref.s, svd_now.s, span_decades, settings))
     return out
 
@@ -199,8 +214,9 @@ def causal_circuit_measures(checkpoints: dict, lag: int, min_spacing_decades: fl
     for circuit, svd in svds.items():
         ref = SVD(*(x[:-lag] for x in svd))
         now = SVD(*(x[lag:] for x in svd))
-        measures[circuit] = trailing_measures(ref, now, span_b, settings)
-        statistic[circuit] = pooled_relative_speed(ref, now, span, head_axes)
+        change = difference_norm_squared(ref, now)
+        measures[circuit] = trailing_measures(ref, now, span_b, settings, change)
+        statistic[circuit] = pooled_relative_speed(ref, now, span, head_axes, change)
     return steps[lag:], measures, statistic
 
 

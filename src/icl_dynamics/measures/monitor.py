@@ -32,6 +32,7 @@ from icl_dynamics.measures.causal import (
     CIRCUITS,
     causal_rows,
     circuit_svds,
+    difference_norm_squared,
     new_bin,
     pooled_relative_speed,
     rows_frame,
@@ -171,9 +172,11 @@ class TrainingMonitor:
         span = math.log10(step) - math.log10(ref_step)
         parts, statistic = [], {}
         for circuit in CIRCUITS:
-            measures = trailing_measures(ref_svds[circuit], svds[circuit], span, self.settings)
+            ref, now = ref_svds[circuit], svds[circuit]
+            change = difference_norm_squared(ref, now)
+            measures = trailing_measures(ref, now, span, self.settings, change)
             parts += causal_rows([step], circuit, {k: v[None] for k, v in measures.items()}, layered)
-            statistic[circuit] = float(pooled_relative_speed(ref_svds[circuit], svds[circuit], span, head_axes))
+            statistic[circuit] = float(pooled_relative_speed(ref, now, span, head_axes, change))
         z, score, fired = self.rule.update(statistic, math.log10(step))
         for circuit in CIRCUITS:
             parts += scalar_rows([step], circuit, {"monitor_statistic": [statistic[circuit]],
