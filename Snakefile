@@ -54,3 +54,10 @@ for _stem in ALL_FIGURES:
 
 
 check_code_fingerprints(workflow.rules)
+
+
+# A training job keeps its resumable state after writing its outputs, so that a signal arriving before it
+# exits (Snakemake then deletes a failed job's outputs) costs no training; once the whole run has succeeded
+# every finished run's state goes.
+onsuccess:
+    remove_finished_states("state")

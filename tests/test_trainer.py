@@ -233,4 +233,4 @@ def test_state_outlives_a_failed_output_write(tmp_path):
     again_model, again = run(tmp_path, make_loss_fn(fail_at=0, action=crash))
     assert_same((again_model, again), (model, result))
     save_training_outputs(metrics, again.checkpoints, again, tmp_path.parent / "m.parquet", tmp_path.parent / "c.npz")
-    assert not tmp_path.exists()
+    assert (tmp_path / "finished.json").exists()  # kept until the workflow has succeeded (test_training_reruns)

@@ -92,9 +92,10 @@ def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
     assert "results/claims/validity_map.csv" in proc.stdout
 
 
-@pytest.mark.parametrize("device,gpus", [("cuda", 1), ("auto", 0)])
+@pytest.mark.parametrize("device,gpus", [("cuda-nodes", 1), ("auto", 0)])
 def test_training_rules_request_a_gpu_only_for_cuda(tmp_path, device, gpus):
-    """With device: cuda the training jobs carry gpu=1 (the SLURM executor turns it into --gpus=1)."""
+    """With device: cuda-nodes (GPUs on the compute nodes) the training jobs carry gpu=1 (the SLURM executor
+    turns it into --gpus=1)."""
     work = copy_workflow(tmp_path / "wf")
     proc = run_snakemake(work, "-n", "--cores", "2", "all", "--configfile", "config/quick.yaml",
                          "--config", f"device={device}")
@@ -105,6 +106,16 @@ def test_training_rules_request_a_gpu_only_for_cuda(tmp_path, device, gpus):
         assert all(f"gpu={gpus}" in b for b in jobs), jobs[0]
     simulate = next(b for b in blocks if "rule linear_simulate:" in b)
     assert "gpu=" not in simulate
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_stops_before_any_job():
+    """Regression: --config device=cuda on a machine without CUDA planned every training job; a real run
+    deleted the finished CPU outputs, then each job failed with 'CUDA is not available'."""
+    proc = run_snakemake(REPO, "-n", "--nolock", "all", "--config", "device=cuda", check=False)
+    assert proc.returncode != 0
+    assert "config key 'device' = 'cuda' but this machine has no CUDA device" in proc.stdout
+    assert "use device: cuda-nodes" in proc.stdout and "Job stats" not in proc.stdout
 
 
 def test_bad_config_fails_before_any_job(tmp_path):

@@ -13,6 +13,8 @@ ATTENTION = config["attention"]
 ATTENTION_FAMILIES = families(ATTENTION)
 ATTENTION_ABLATIONS = [family for family in ATTENTION_FAMILIES if family != MAIN_FAMILY]
 ATTENTION_RUNS = [f"L{layers}_seed{seed}" for layers in ATTENTION["depths"] for seed in ATTENTION["seeds"]]
+# The runs every family's tables must hold (checked where a claim or figure reads them).
+ATTENTION_RUN_IDS = [{"n_layers": layers, "seed": seed} for layers in ATTENTION["depths"] for seed in ATTENTION["seeds"]]
 ALL_FIGURES += list(attention_figures.FIGURES)
 ALL_FIGURES += list(attention_ablation_figures.FIGURES) if ATTENTION_ABLATIONS else []
 CLAIM_TABLES += ["results/claims/attention.csv"]
@@ -41,6 +43,7 @@ rule attention_train:
     params:
         run=lambda wc: attention_trajectory(family_section(ATTENTION, wc.family)),
         device=TRAINING_DEVICE,
+        torch_threads=TRAIN_THREADS,
         code=train_code("attention_train", "icl_dynamics.experiments.attention.run"),
         state_dir="state/attention/{family}/L{layers}_seed{seed}",
     log:
@@ -93,6 +96,7 @@ rule attention_figure:
         stem="|".join(attention_figures.FIGURES),
     params:
         measures=config["measures"],
+        runs=ATTENTION_RUN_IDS,
         code=rule_code("attention_figure"),
     log:
         log_file("attention", "attention_figure", "{stem}"),
@@ -119,6 +123,7 @@ rule attention_ablation_figure:
     params:
         families=ATTENTION_FAMILIES,
         models={family: family_section(ATTENTION, family)["model"] for family in ATTENTION_FAMILIES},
+        runs=ATTENTION_RUN_IDS,
         code=rule_code("attention_ablation_figure"),
     log:
         log_file("attention", "attention_ablation_figure", "{stem}"),
@@ -144,6 +149,7 @@ rule attention_claims:
         families=ATTENTION_FAMILIES,
         thresholds=ATTENTION["thresholds"],
         measures=config["measures"],
+        runs=ATTENTION_RUN_IDS,
         code=rule_code("attention_claims"),
     log:
         log_file("attention", "attention_claims"),

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from icl_dynamics.config import ConfigError, canonical_seeds, check_config_files, validate
+from icl_dynamics.workflow_io.cached_files import remove_finished_states
 from icl_dynamics.workflow_io.fingerprints import script_code, training_code
 
 # One schema per top-level section, in workflow/schemas/<section>.schema.yaml.
@@ -59,14 +60,22 @@ DEFAULT_THREADS = config["threads"]["default"]
 
 def resolve_training_device(name):
     """The device of every training job, resolved once when the workflow is read: ``auto`` is ``cuda``
-    where this machine has a GPU, else ``cpu``. Training rules get the resolved name in their params,
-    so ``--config device=cpu`` on a CPU machine (where ``auto`` already meant cpu) retrains nothing.
-    On a cluster whose GPUs are on other nodes than the one running snakemake, say ``device: cuda``
-    (profiles/slurm-gpu does)."""
-    if name != "auto":
+    where this machine has a GPU, else ``cpu``; ``cuda`` must exist on this machine (else the workflow stops
+    here, before Snakemake deletes any finished output of a job that would then fail); ``cuda-nodes`` is
+    ``cuda`` on the compute nodes of a cluster whose GPUs are not on the machine running snakemake
+    (profiles/slurm-gpu). Training rules get the resolved name (cpu or cuda) in their params, so
+    ``--config device=cpu`` on a CPU machine (where ``auto`` already meant cpu) retrains nothing."""
+    if name == "cpu":
         return name
+    if name == "cuda-nodes":
+        return "cuda"
     import torch
 
+    if name == "cuda" and not torch.cuda.is_available():
+        sys.exit("ERROR in configuration: config key 'device' = 'cuda' but this machine has no CUDA device "
+                 "(torch.cuda.is_available() is False), so every training job would fail after Snakemake had "
+                 "deleted its old outputs. Use device: auto or cpu here; on a cluster whose GPUs sit on other "
+                 "nodes than the one running snakemake, use device: cuda-nodes (docs/cluster.md).")
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 

@@ -2,12 +2,16 @@
 
 from icl_dynamics.experiments.grokking import figures as grokking_figures
 from icl_dynamics.experiments.grokking.checks import check_config as check_grokking_config
+from icl_dynamics.experiments.grokking.measures import EVENTS as GROKKING_EVENTS
 from icl_dynamics.experiments.grokking.run import trajectory_settings as grokking_trajectory
 
 check_section(check_grokking_config, "grokking")
 
 GROKKING = config["grokking"]
 GROKKING_SEEDS = GROKKING["seeds"]
+# The runs (and per-seed events) the tables must hold (checked where a claim or figure reads them).
+GROKKING_RUN_IDS = [{"seed": seed} for seed in GROKKING_SEEDS]
+GROKKING_EVENT_IDS = [{"seed": seed, "event": event} for seed in GROKKING_SEEDS for event in GROKKING_EVENTS]
 ALL_FIGURES += list(grokking_figures.FIGURES)
 CLAIM_TABLES += ["results/claims/grokking.csv"]
 
@@ -27,6 +31,7 @@ rule grokking_train:
     params:
         run=grokking_trajectory(GROKKING),
         device=TRAINING_DEVICE,
+        torch_threads=TRAIN_THREADS,
         code=train_code("grokking_train", "icl_dynamics.experiments.grokking.run"),
         state_dir="state/grokking/seed{seed}",
     wildcard_constraints:
@@ -80,6 +85,8 @@ rule grokking_figure:
     wildcard_constraints:
         stem="|".join(grokking_figures.FIGURES),
     params:
+        runs=GROKKING_RUN_IDS,
+        events=GROKKING_EVENT_IDS,
         code=rule_code("grokking_figure"),
     log:
         log_file("grokking", "grokking_figure", "{stem}"),
@@ -100,6 +107,7 @@ rule grokking_claims:
         "results/claims/grokking.csv",
     params:
         thresholds=GROKKING["thresholds"],
+        events=GROKKING_EVENT_IDS,
         code=rule_code("grokking_claims"),
     log:
         log_file("grokking", "grokking_claims"),

@@ -5,21 +5,22 @@ import pandas as pd
 from icl_dynamics.experiments.attention.claims import evaluate_claims, jump_table, sudden_emergence_row
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.scorecard import write_rows
-from icl_dynamics.workflow_io.cached_files import read_cached, write_cached
+from icl_dynamics.workflow_io.cached_files import check_runs, read_cached, write_cached
 from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
     settings = measures_section(snakemake.params.measures)
     thresholds = snakemake.params.thresholds
     main, *ablations = snakemake.params.families
-    tables = {family: (read_cached(w), read_cached(m))
+    runs = snakemake.params.runs
+    tables = {family: (check_runs(read_cached(w), runs, w, one_row_per_run=True), check_runs(read_cached(m), runs, m))
               for family, w, m in zip(snakemake.params.families, snakemake.input.windows, snakemake.input.metrics)}
-    rows, per_run = evaluate_claims(*tables[main], read_cached(snakemake.input.measures), thresholds,
-                                    settings["marginal_rank_k"])
+    measures = check_runs(read_cached(snakemake.input.measures), runs, snakemake.input.measures)
+    rows, per_run = evaluate_claims(*tables[main], measures, thresholds, settings["marginal_rank_k"])
     per_family = [per_run.assign(family=main)]
     for family in ablations:
-        runs = jump_table(*tables[family], thresholds)
-        rows.append(sudden_emergence_row(runs, thresholds, family))
-        per_family.append(runs.assign(family=family))
+        jumps = jump_table(*tables[family], thresholds)
+        rows.append(sudden_emergence_row(jumps, thresholds, family))
+        per_family.append(jumps.assign(family=family))
     write_cached(pd.concat(per_family, ignore_index=True), snakemake.output.per_run)
     print(write_rows(rows, snakemake.output.claims).to_string())

@@ -2,10 +2,12 @@
 
 from icl_dynamics.experiments.grokking.claims import grokking_rows
 from icl_dynamics.scorecard import write_rows
-from icl_dynamics.workflow_io.cached_files import read_cached
+from icl_dynamics.workflow_io.cached_files import check_runs, read_cached
 from icl_dynamics.workflow_io.rule_context import rule_logging
 
 with rule_logging(snakemake.log[0]):
-    frame = write_rows(grokking_rows(read_cached(snakemake.input.events), snakemake.params.thresholds),
+    events = check_runs(read_cached(snakemake.input.events), snakemake.params.events, snakemake.input.events,
+                        one_row_per_run=True)
+    frame = write_rows(grokking_rows(events, snakemake.params.thresholds),
                        snakemake.output[0])
     print(frame.to_string())

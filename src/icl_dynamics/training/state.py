@@ -203,9 +203,11 @@ class StateFolder:
         return state
 
     def clear(self) -> None:
-        """Delete the state and every snapshot (the lock stays held)."""
+        """Delete the state, every snapshot and the finished mark (``workflow_io.cached_files.FINISHED``) (the
+        lock stays held)."""
         self.snapshots = {}
-        for path in [self.state_file, *self.snapshot_dir.glob("step_*.pt*"), *self.path.glob("*.tmp")]:
+        for path in [self.state_file, self.path / "finished.json", *self.snapshot_dir.glob("step_*.pt*"),
+                     *self.path.glob("*.tmp")]:
             path.unlink(missing_ok=True)
 
     def discard(self) -> None:

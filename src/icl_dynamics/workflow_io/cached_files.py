@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,35 @@ class CachedFileError(RuntimeError):
 
 
 def _regenerate_hint(path: Path) -> str:
-    return (f"it is a workflow output: delete it (rm {path}) and run snakemake again to regenerate it "
-            "(with the same config, nothing else reruns)")
+    return (f"it is a workflow output: delete it (rm {path}), make it again with `snakemake --cores 1 {path}` "
+            "(with your --configfile), then run your target again (what reads the file reruns)")
+
+
+def check_runs(table: pd.DataFrame, runs: list[dict], path: str | Path, one_row_per_run: bool = False) -> pd.DataFrame:
+    """``table`` (read from ``path``) if the distinct values of the runs' columns are exactly ``runs`` (each
+    a dict of column -> value, e.g. ``{"n_layers": 2, "seed": 0}``), and, with ``one_row_per_run``, each
+    run has one row; else :class:`CachedFileError` naming the file, the missing and the unexpected runs and
+    how to make the file again. A table that lost rows must not score a claim on fewer runs."""
+    columns = list(runs[0])
+    wanted = [tuple(run[c] for c in columns) for run in runs]
+    missing_columns = [c for c in columns if c not in table.columns]
+    if missing_columns:
+        raise CachedFileError(f"{path}: no column {', '.join(missing_columns)}; {_regenerate_hint(Path(path))}")
+    counts = Counter(tuple(row) for row in table[columns].itertuples(index=False))
+
+    def name(run):
+        return " ".join(f"{c}={v}" for c, v in zip(columns, run))
+
+    problems = {"missing": [name(r) for r in wanted if r not in counts],
+                "not configured": [name(r) for r in counts if r not in set(wanted)]}
+    if one_row_per_run:
+        problems["more than one row"] = [name(r) for r in counts if counts[r] > 1]
+    problems = {kind: names for kind, names in problems.items() if names}
+    if problems:
+        raise CachedFileError(f"{path}: does not hold the configured runs ("
+                              + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in problems.items())
+                              + f"); {_regenerate_hint(Path(path))}")
+    return table
 
 
 def read_cached(path: str | Path):
@@ -68,10 +96,45 @@ def write_cached(obj, path: str | Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+FINISHED = "finished.json"  # in a state folder: the run is done, these outputs were written from it
+
+
 def save_training_outputs(metrics: pd.DataFrame, checkpoints: dict, result, metrics_path, checkpoints_path) -> None:
-    """Write a training run's metrics table and checkpoint stack (each verified by reading it back), and
-    only then delete the run's resumable state, so a failure while writing loses no training."""
+    """Write a training run's metrics table and checkpoint stack (each verified by reading it back), then
+    mark its resumable state finished (:data:`FINISHED`, naming the outputs) but keep it: a signal that
+    arrives before the job has exited (Snakemake then deletes the outputs of a failed job) loses no
+    training, the rerun resumes at the last step and only writes the outputs again.
+    :func:`remove_finished_states` deletes the state once the workflow has succeeded."""
     write_cached(metrics, metrics_path)
     write_cached({name: value.numpy() if hasattr(value, "numpy") else value for name, value in checkpoints.items()},
                  checkpoints_path)
-    result.discard_state()
+    if result.state is not None:
+        (result.state.path / FINISHED).write_text(json.dumps({"outputs": [str(metrics_path), str(checkpoints_path)]}))
+
+
+def remove_finished_states(state_root: str | Path, log=print) -> list[Path]:
+    """Delete every state folder under ``state_root`` marked finished whose outputs all exist and that no
+    trainer holds (its lock); return the folders deleted. The Snakefile calls it when a workflow run has
+    succeeded (``onsuccess``), when every finished job's outputs are known to be kept."""
+    import fcntl
+    import shutil
+
+    removed = []
+    for marker in sorted(Path(state_root).rglob(FINISHED)):
+        folder = marker.parent
+        try:
+            outputs = json.loads(marker.read_text())["outputs"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if not all(Path(path).exists() for path in outputs):
+            continue
+        with open(folder / "lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another trainer is using it
+            shutil.rmtree(folder)
+        removed.append(folder)
+    if removed:
+        log(f"removed the resumable state of {len(removed)} finished training run(s) under {state_root}/")
+    return removed

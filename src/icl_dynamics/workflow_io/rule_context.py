@@ -32,6 +32,18 @@ def rule_logging(log_path: str | Path | None):
             root.removeHandler(handler)
 
 
+def set_training_threads(threads: int, reserved: int) -> None:
+    """Set torch's thread count of a training job to ``threads``, the config's ``threads.train``, which is
+    part of the run's params (float32 sums depend on it, so changing it retrains), not to the job's
+    ``threads`` (``reserved``, which ``--set-threads`` changes without a rerun: it only decides how many
+    cores the scheduler reserves); say so where the user sees it when the two differ."""
+    if reserved != threads:
+        print(f"note: this training job reserves {reserved} cores but trains on threads.train = {threads} "
+              "torch threads, the count its results and fingerprint record; set threads.train in a config "
+              "file to change it (that retrains)", file=sys.__stderr__)
+    set_threads(threads)
+
+
 def set_threads(n: int) -> None:
     """Set torch's and BLAS's thread counts to the rule's ``threads`` (the one place that does)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

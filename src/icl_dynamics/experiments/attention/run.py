@@ -208,7 +208,7 @@ def make_optimizer(model: torch.nn.Module, section: dict) -> torch.optim.Optimiz
 
 
 def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None, device: str = "auto",
-                        ) -> tuple[pd.DataFrame, dict[str, torch.Tensor], TrainResult]:
+                        code: str = "") -> tuple[pd.DataFrame, dict[str, torch.Tensor], TrainResult]:
     """Train one attention-only model.
 
     Parameters
@@ -220,6 +220,10 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     state_dir : path or None
         Resumable state (not a workflow output); a rerun after a kill resumes there.
     device : {"auto", "cpu", "cuda"}
+    code : str
+        The fingerprint of the training code (the workflow passes its rule's): part of the resume
+        fingerprint with the settings, depth, seed, device and torch's thread count, so a state saved by other
+        code or another thread count (which changes float32 sums) is not resumed.
 
     Returns
     -------
@@ -230,7 +234,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
         ``step`` (T,) and ``W_Q, W_K, W_V`` (T, layers, heads, d_model, d_head), ``W_O``
         (T, layers, heads, d_head, d_model), float32.
     result : TrainResult
-        Call ``result.discard_state()`` once the outputs are safely written.
+        Its state folder is kept until the caller has written its outputs (``save_training_outputs``).
     """
     section = validate(section, "attention", prefix="attention")
     dev = resolve_device(device)
@@ -252,7 +256,7 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
                         state_every=runtime["state_every"], log_every=runtime["log_every"],
                         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
                         fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
-                                                    device=dev.type))
+                                                    device=dev.type, code=code, threads=torch.get_num_threads()))
     result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)

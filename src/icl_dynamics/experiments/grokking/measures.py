@@ -25,6 +25,7 @@ from icl_dynamics.measures.events import detect_transition
 from icl_dynamics.measures.summary import circuit_table, long_table
 
 EVENT_COLUMNS = ["seed", "event", "start", "middle", "end"]
+EVENTS = ("memorisation", "grokking", "test_loss_fall", "OV_stabilisation", "QK_stabilisation")  # per seed, in order
 
 
 def curvature_measures(metrics: pd.DataFrame, window: int, log_loss: bool) -> pd.DataFrame:

@@ -58,7 +58,7 @@ def evaluate(model: GrokkingTransformer, x: torch.Tensor, y: torch.Tensor) -> tu
     return cross_entropy_float64(logits, y).item(), (logits.argmax(dim=-1) == y).double().mean().item()
 
 
-def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "auto",
+def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "auto", code: str = "",
                        ) -> tuple[pd.DataFrame, dict[str, torch.Tensor], TrainResult]:
     """Train one seed of the grokking experiment.
 
@@ -71,15 +71,20 @@ def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "
     state_dir : path or None
         Resumable state (not a workflow output); a rerun after a kill resumes there.
     device : {"auto", "cpu", "cuda"}
+    code : str
+        The fingerprint of the training code (the workflow passes its rule's): part of the resume
+        fingerprint with the settings, seed, device and torch's thread count, so a state saved by other code
+        or another thread count (which changes float32 sums) is not resumed.
 
     Returns
     -------
     metrics : DataFrame
         One row per checkpoint: seed, step, train_loss, test_loss, train_acc, test_acc, param_norm.
     checkpoints : dict of str to Tensor
-        ``step`` (T,), ``W_Q, W_K, W_V`` (T, heads, d_model, d_head) and ``W_O`` (T, heads, d_head, d_model).
+        ``step`` (T,), ``W_Q, W_K, W_V`` (T, 1, heads, d_model, d_head) and ``W_O`` (T, 1, heads, d_head,
+        d_model) (the one layer's axis, as every model's).
     result : TrainResult
-        Call ``result.discard_state()`` once the outputs are safely written.
+        Its state folder is kept until the caller has written its outputs (``save_training_outputs``).
     """
     section = validate(section, "grokking", prefix="grokking")
     torch.set_flush_denormal(True)
@@ -106,7 +111,8 @@ def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "
         checkpoint_steps=interval_steps(steps, section["train"]["checkpoint_every"]), state_dir=state_dir,
         state_every=runtime["state_every"], log_every=runtime["log_every"],
         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
-        fingerprint=run_fingerprint(trajectory_settings(section), seed=seed, device=dev.type))
+        fingerprint=run_fingerprint(trajectory_settings(section), seed=seed, device=dev.type, code=code,
+                                    threads=torch.get_num_threads()))
     result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched, on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
