@@ -195,6 +195,44 @@ def quick_linear_settings():
     return used_settings(validate_preset("config.yaml", "quick.yaml")["linear"])
 
 
+def assert_tables_short_of_runs_are_refused(work):
+    """Regression: a table missing rows was accepted (windows.csv without its last run moved N2 0.5 -> 1.0;
+    36 of the 54 rows of the validity map made L7 reproduced). Every table a claim reads is checked against
+    the configured runs, seeds or cells, naming the file and what is missing."""
+    def refused(path, keep):
+        target = work / path
+        text = target.read_text()
+        lines = text.splitlines(keepends=True)
+        target.write_text("".join(lines[:keep(len(lines))]))
+        try:
+            proc = run_snakemake(work, "--cores", "1", "results/claims.csv", "--configfile", "config/quick.yaml",
+                                 check=False)
+        finally:
+            target.write_text(text)
+        assert proc.returncode != 0, path
+        return proc.stdout
+
+    out = refused("results/attention/main/windows.csv", lambda n: n - 1)
+    assert "results/attention/main/windows.csv: does not hold the configured runs (missing: n_layers=" in out
+    out = refused("results/validity_map/map.csv", lambda n: 1 + 2 * (n - 1) // 3)
+    assert "results/validity_map/map.csv does not hold the configured grid: missing:" in out
+
+
+def assert_damaged_file_advice_works(work):
+    """Regression: the advice for a damaged cached file ('delete it and run snakemake again') led to
+    'Nothing to be done'; the advice now names the command that makes the file again, and it works."""
+    path = "results/grokking/events.parquet"
+    target = work / path
+    target.write_bytes(target.read_bytes()[:100])
+    proc = run_snakemake(work, "--cores", "1", "fig7", "--configfile", "config/quick.yaml", check=False)
+    assert proc.returncode != 0
+    assert f"delete it (rm {path}), make it again with `snakemake --cores 1 {path}`" in proc.stdout
+    target.unlink()
+    run_snakemake(work, "--cores", "1", path, "--configfile", "config/quick.yaml")
+    again = run_snakemake(work, "--cores", "1", "fig7", "--configfile", "config/quick.yaml")
+    assert "grokking_figure" in again.stdout  # what reads the file reruns
+
+
 @pytest.mark.slow
 def test_quick_preset_end_to_end(tmp_path_factory):
     """The quick preset renders every figure and a complete scorecard; fig targets then do nothing."""
@@ -210,8 +248,16 @@ def test_quick_preset_end_to_end(tmp_path_factory):
     assert claims["note"].str.len().min() > 20
     again = run_snakemake(work, "-n", "--cores", "1", "fig2", "--configfile", "config/quick.yaml")
     assert "Nothing to be done" in again.stdout
+    # what the README says shows what would rerun: a dry run, which on an unchanged run plans nothing (the
+    # earlier advice, --list-changes params, listed 67 outputs of an unchanged run)
+    assert "Nothing to be done" in run_snakemake(work, "-n", "--cores", "1", "all", "--configfile",
+                                                 "config/quick.yaml").stdout
+    assert "--list-changes" not in (REPO / "README.md").read_text()
+    assert not list((work / "state").rglob("finished.json"))  # the successful run removed finished states
     assert_reruns_only_what_changed(work)
     assert_reruns_when_its_code_changes(work)
+    assert_tables_short_of_runs_are_refused(work)
+    assert_damaged_file_advice_works(work)
 
     run_snakemake(work, "--report", "report.html", "--configfile", "config/quick.yaml")
     html = (work / "report.html").read_text(errors="replace")
