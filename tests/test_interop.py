@@ -17,14 +17,13 @@ import pytest
 import torch
 
 from icl_dynamics.data.sequences import next_token_loss, periodic_sequences
-from icl_dynamics.interop.transformer_bridge import to_transformer_bridge, transformer_bridge_config
+from icl_dynamics.interop.transformer_bridge import to_transformer_bridge, to_transformer_lens, transformer_bridge_config
 from icl_dynamics.measures.summary import circuit_table
 from icl_dynamics.interop.transformer_lens import (
     grokking_from_state_dict,
     hooked_transformer_config,
     hooked_transformer_state_dict,
     to_hooked_transformer,
-    to_transformer_lens,
     transformer_lens_major,
     transformer_lens_version,
 )

@@ -23,7 +23,7 @@ rule report_tables:
         # Rule name -> benchmark path pattern of every other rule (this one's file is being written);
         # a function, so that it is evaluated when the job is built, after every rule file was read.
         patterns=lambda wildcards: {
-            r.name: str(r.benchmark) for r in workflow.rules if r.benchmark and r.name != "report_tables"
+            r.name: str(r.benchmark) for r in workflow.rules if r.benchmark and not r.name.endswith("report_tables")
         },
         code=rule_code("report_tables"),
     log:

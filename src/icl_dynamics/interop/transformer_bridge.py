@@ -28,6 +28,7 @@ from __future__ import annotations
 from icl_dynamics.interop.transformer_lens import (
     hooked_transformer_config,
     hooked_transformer_state_dict,
+    to_hooked_transformer,
     transformer_lens_major,
     transformer_lens_version,
 )
@@ -93,3 +94,17 @@ def to_transformer_bridge(model: AttentionOnlyTransformer | GrokkingTransformer)
                                            model_name=type(model).__name__)
     bridge.load_state_dict(convert_tl_checkpoint(hooked_transformer_state_dict(model), cfg), strict=True)
     return bridge.eval()
+
+
+def to_transformer_lens(model: AttentionOnlyTransformer | GrokkingTransformer):
+    """``model`` in the installed TransformerLens: a ``HookedTransformer`` under 3.x
+    (:func:`~icl_dynamics.interop.transformer_lens.to_hooked_transformer`), a ``TransformerBridge`` under 4.x
+    (:func:`to_transformer_bridge`, which refuses shortformer
+    positions). Either computes the same logits as ``model`` and holds its weights unprocessed.
+    """
+    major = transformer_lens_major()
+    if major is None:
+        raise ImportError("TransformerLens is not installed: pip install -e '.[tl]' (3.9.0) or -e '.[tl4]' (4.x)")
+    if major >= 4:
+        return to_transformer_bridge(model)
+    return to_hooked_transformer(model)

@@ -14,7 +14,8 @@ Export, by installed release (:func:`transformer_lens_version`):
 - :func:`to_hooked_transformer`: TransformerLens 3.9 (the extra ``tl``), a ``HookedTransformer``;
 - :func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`: TransformerLens 4 (the extra
   ``tl4``), which removed ``HookedTransformer``, a ``TransformerBridge`` around a native model;
-- :func:`to_transformer_lens`: whichever of the two the installed release has. Both compute our logits.
+- :func:`~icl_dynamics.interop.transformer_bridge.to_transformer_lens`: whichever of the two the installed
+  release has. Both compute our logits.
 
 Import: :func:`grokking_from_state_dict` turns a TransformerLens state dict of the one-layer grokking model
 (e.g. the published checkpoints of Nanda et al. (2023) as converted for TransformerLens, whose unembedding has
@@ -170,23 +171,6 @@ def to_hooked_transformer(model: AttentionOnlyTransformer | GrokkingTransformer)
     hooked.load_and_process_state_dict(hooked_transformer_state_dict(model), fold_ln=False,
                                        center_writing_weights=False, center_unembed=False, fold_value_biases=False)
     return hooked.eval()
-
-
-def to_transformer_lens(model: AttentionOnlyTransformer | GrokkingTransformer):
-    """``model`` in the installed TransformerLens: a ``HookedTransformer`` under 3.x
-    (:func:`to_hooked_transformer`), a ``TransformerBridge`` under 4.x
-    (:func:`~icl_dynamics.interop.transformer_bridge.to_transformer_bridge`, which refuses shortformer
-    positions). Either computes the same logits as ``model`` and holds its weights unprocessed.
-    """
-    major = transformer_lens_major()
-    if major is None:
-        raise ImportError("TransformerLens is not installed: pip install -e '.[tl]' (3.9.0) or -e '.[tl4]' (4.x)")
-    if major >= 4:
-        from icl_dynamics.interop.transformer_bridge import to_transformer_bridge
-
-        return to_transformer_bridge(model)
-    return to_hooked_transformer(model)
-
 
 def grokking_from_state_dict(state_dict: dict[str, torch.Tensor]) -> GrokkingTransformer:
     """Our grokking model holding the weights of a TransformerLens state dict of the one-layer grokking model.
