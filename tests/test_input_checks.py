@@ -20,11 +20,14 @@ from icl_dynamics.experiments.attention.checks import check_config as check_atte
 from icl_dynamics.experiments.attention.run import trajectory_settings as attention_trajectory
 from icl_dynamics.experiments.grokking.checks import check_config as check_grokking
 from icl_dynamics.experiments.linear.checks import check_config as check_linear
+from icl_dynamics.experiments.validity_map.checks import check_config as check_validity_map
 
 from conftest import REPO
 
 SECTIONS = ("linear", "measures", "attention", "grokking")
-CHECKS = {"linear": check_linear, "attention": check_attention, "grokking": check_grokking}
+# (section, check) in the order the rule files run them; the validity map's checks read the linear section
+CHECKS = [("linear", check_linear), ("linear", check_validity_map), ("attention", check_attention),
+          ("grokking", check_grokking)]
 
 
 def _read(tmp_path, *overrides: str, preset: str | None = None) -> dict:
@@ -42,7 +45,7 @@ def _read(tmp_path, *overrides: str, preset: str | None = None) -> dict:
 
 
 def _check(cfg: dict) -> None:
-    for section, check in CHECKS.items():
+    for section, check in CHECKS:
         check(cfg[section], cfg)
 
 
