@@ -14,11 +14,13 @@ import sys
 from icl_dynamics.config import ConfigError, check_working_directory
 
 # Before `configfile:`: run from another directory, Snakemake would skip the missing default config
-# whenever --configfile is given, and validation would report its keys as missing.
-try:
-    check_working_directory(workflow.basedir)
-except ConfigError as _err:
-    sys.exit(f"ERROR: {_err}")
+# whenever --configfile is given, and validation would report its keys as missing. (Used as a module of
+# another workflow with its own config, this workflow reads no config file: nothing to check.)
+if not workflow.modifier.skip_configfile:
+    try:
+        check_working_directory(workflow.basedir)
+    except ConfigError as _err:
+        sys.exit(f"ERROR: {_err}")
 
 
 configfile: "config/config.yaml"

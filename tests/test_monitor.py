@@ -31,7 +31,8 @@ LAG, C = MONITOR_DEFAULTS["lag"], MONITOR_DEFAULTS["consecutive"]
 def tiny_model(seed: int = 0, layers: int = 2) -> AttentionOnlyTransformer:
     torch.manual_seed(seed)
     return AttentionOnlyTransformer(AttentionOnlyConfig(n_layers=layers, d_model=16, n_heads=2, d_head=4, n_ctx=8,
-                                                        n_outputs=12, vocab_size=12, layer_norm="pre"))
+                                                        n_outputs=12, vocab_size=12, layer_norm="pre",
+                                                        positional="learned", init_std=0.02))
 
 
 def train_with_monitors(steps: int, monitors: list[TrainingMonitor]):

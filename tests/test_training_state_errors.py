@@ -58,7 +58,7 @@ def test_training_on_a_full_disk_stops_naming_the_state_folder(tmp_path, monkeyp
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     cfg = TrainerConfig(run_name="tiny", total_steps=10, checkpoint_steps=[0, 10], state_dir=tmp_path / "state",
-                        state_every=5)
+                        state_every=5, log_every=5, divergence_factor=1e3, check_every=1)
     with pytest.raises(DiskFullError, match=rf"no space left on device: .*{tmp_path / 'state'}"):
         train(model, opt, lambda m, step: m(torch.ones(4, 3)).pow(2).mean(), cfg,
               on_checkpoint=lambda step, m: {"W": m.weight.detach()})

@@ -219,7 +219,7 @@ def test_finite_n_row_counts_the_exact_flows_cells_it_captures():
             for i, cell in enumerate("abcd") for th in r2 for measure in ("worst_r2", "fixed_point_rel", "half_rise_rel")]
     row = finite_n_row(pd.DataFrame(rows), {"r2": 0.99, "finite_n_capture": 0.9})
     assert row.claim == "L8" and row.value == pytest.approx(2 / 3) and row.verdict == "partial"
-    assert "Gained over Eq. 13: b. Lost against Eq. 13: none. Passes where the exact flow does not: d." in row.note
+    assert "Gained over Eq. 13: b, d. Lost against Eq. 13: none. Passes where the exact flow does not: d." in row.note
     assert "Eq. 13 1/4" in row.note and "the exact flow 3/4" in row.note and "the finite-N form 3/4" in row.note
     full = finite_n_row(pd.DataFrame(rows), {"r2": 0.99, "finite_n_capture": 0.6})
     assert full.verdict == "reproduced"

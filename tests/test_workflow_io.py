@@ -42,7 +42,8 @@ def test_truncated_file_is_named_with_how_to_regenerate_it(tmp_path, name):
     write_cached(CACHED[name], path)
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     with pytest.raises(CachedFileError, match=rf"{path}: cannot be read \(.*\); it is a workflow output: "
-                                              rf"delete it \(rm {path}\) and run snakemake again"):
+                                              rf"delete it \(rm {path}\), make it again with `snakemake --cores 1 "
+                                              rf"{path}`"):
         read_cached(path)
 
 

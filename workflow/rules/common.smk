@@ -109,16 +109,16 @@ def train_code(rule, module):
 def check_code_fingerprints(rules):
     """Refuse a rule that runs a script without the fingerprint of exactly that code, called at the end of
     the Snakefile when every rule is defined. A training rule's is its module's trajectory code, every
-    other rule's its own script's."""
+    other rule's its own script's. (Used as a module, rule names carry the outer workflow's prefix.)"""
     for entry in rules:
         if entry.script is None:
             continue
         script = Path(str(entry.script)).stem
         params = dict(entry.params.items())
-        expected = (training_code(TRAINING_RULES[entry.name]) if entry.name in TRAINING_RULES
-                    else script_code(SCRIPTS / f"{script}.py"))
+        trained = [name for name in TRAINING_RULES if entry.name == name or entry.name.endswith("_" + name)]
+        expected = training_code(TRAINING_RULES[trained[0]]) if trained else script_code(SCRIPTS / f"{script}.py")
         if params.get("code") != expected:
             sys.exit(f"ERROR in workflow: rule {entry.name} runs workflow/scripts/{script}.py but its params hold "
                      f"no code fingerprint of that code (code={params.get('code')!r}); add "
-                     + (f"code=train_code({entry.name!r}, MODULE)" if entry.name in TRAINING_RULES
-                        else f"code=rule_code({script!r})") + " to its params")
+                     + (f"code=train_code({trained[0]!r}, MODULE)" if trained else f"code=rule_code({script!r})")
+                     + " to its params")
