@@ -106,15 +106,22 @@ def _summary(units: pd.DataFrame, claim: str, reading, value: float, verdict: st
             "shallow_scored": len(shallow), "per_run": per_run, "note": note}
 
 
-def n2_curve_dips(runs: pd.DataFrame, measures: pd.DataFrame, factors: dict) -> pd.DataFrame:
-    """N2's dip of every curve of every run under a reading's aggregation: ``n_layers, seed, layer, head,
-    dip_step, depth``, ``in_window_depth`` (the depth when the minimum is in the widened window, else 0)
-    and ``passes``."""
+def by_run(measures: pd.DataFrame) -> dict[tuple[int, int], pd.DataFrame]:
+    """The measures table split by run, (n_layers, seed) -> its rows in their order (so every curve is the
+    one the full table gives, at a fraction of the cost of selecting it there)."""
+    return {(int(l), int(s)): frame for (l, s), frame in measures.groupby(["n_layers", "seed"], sort=False)}
+
+
+def n2_curve_dips(runs: pd.DataFrame, measures: dict, factors: dict) -> pd.DataFrame:
+    """N2's dip of every curve of every run (``measures`` from :func:`by_run`) under a reading's
+    aggregation: ``n_layers, seed, layer, head, dip_step, depth``, ``in_window_depth`` (the depth when the
+    minimum is in the widened window, else 0) and ``passes``."""
     rows = []
     for _, r in runs.iterrows():
         window = (r["window_start"], r["window_end"])
         reference = r["window_start"] if factors["reference"] == "window_start" else None
-        curves = aggregated_curves(measures, r["n_layers"], r["seed"], "QK", factors["measure"], factors["aggregation"])
+        curves = aggregated_curves(measures[(r["n_layers"], r["seed"])], r["n_layers"], r["seed"], "QK",
+                                   factors["measure"], factors["aggregation"])
         for (layer, head), curve in curves.items():
             step, depth = rank_dip(curve, reference)
             inside = in_window(step, window, factors["margin_decades"])
@@ -141,8 +148,8 @@ def n2_contrast(units: pd.DataFrame) -> bool:
     return bool(len(shallow) and len(dipping) and shallow["in_window_depth"].max() < dipping.min())
 
 
-def n2_reading(runs: pd.DataFrame, measures: pd.DataFrame, reading) -> dict:
-    """One row of the readings table for N2."""
+def n2_reading(runs: pd.DataFrame, measures: dict, reading) -> dict:
+    """One row of the readings table for N2 (``measures`` from :func:`by_run`)."""
     curves = n2_curve_dips(runs, measures, reading.factors)
     units = n2_units(curves, reading.factors["aggregation"])
     deep, shallow = units[units["n_layers"] >= 2], units[units["n_layers"] == 1]
@@ -189,14 +196,15 @@ def stopped_runs(runs: pd.DataFrame, metrics: pd.DataFrame, checkpoints: Callabl
     return with_middles(stopped), pd.concat(tables, ignore_index=True), []
 
 
-def n3_units(runs: pd.DataFrame, distances: pd.DataFrame, factors: dict) -> pd.DataFrame:
-    """N3's units of the 2+ layer runs: ``n_layers, seed, circuit, layer, fall_step, deadline, passes``."""
+def n3_units(runs: pd.DataFrame, distances: dict, factors: dict) -> pd.DataFrame:
+    """N3's units of the 2+ layer runs (``distances`` from :func:`by_run`): ``n_layers, seed, circuit, layer,
+    fall_step, deadline, passes``."""
     rows = []
     deadline = "window_end" if factors["deadline"] == "window_end" else "window_middle"
     for _, r in runs[runs["n_layers"] >= 2].iterrows():
         for circuit in ("QK", "OV"):
-            curves = aggregated_curves(distances, r["n_layers"], r["seed"], circuit, "subspace_distance",
-                                       factors["aggregation"])
+            curves = aggregated_curves(distances[(r["n_layers"], r["seed"])], r["n_layers"], r["seed"], circuit,
+                                       "subspace_distance", factors["aggregation"])
             for (layer, _), curve in curves.items():
                 step = fall_step(curve, factors["early_fraction"])
                 rows.append({"n_layers": r["n_layers"], "seed": r["seed"], "circuit": circuit, "layer": layer,
@@ -204,16 +212,17 @@ def n3_units(runs: pd.DataFrame, distances: pd.DataFrame, factors: dict) -> pd.D
     return pd.DataFrame(rows)
 
 
-def n3_reading(runs: pd.DataFrame, measures: pd.DataFrame, metrics: pd.DataFrame, checkpoints: Callable,
+def n3_reading(runs: pd.DataFrame, measures: dict, metrics: pd.DataFrame, checkpoints: Callable,
                settings: dict, reading) -> dict:
-    """One row of the readings table for N3."""
+    """One row of the readings table for N3 (``measures`` from :func:`by_run`)."""
     distances = measures
     if reading.factors["reference"] != "last":
         multiple = float(reading.factors["reference"].removeprefix("window_end_x"))
-        runs, distances, missing = stopped_runs(runs, metrics, checkpoints, multiple, settings)
+        runs, stopped, missing = stopped_runs(runs, metrics, checkpoints, multiple, settings)
         if missing:
             return {**_summary(pd.DataFrame({"n_layers": [], "seed": [], "passes": []}), "N3", reading, math.nan,
                                UNAVAILABLE, "runs end before the stop: " + ", ".join(missing))}
+        distances = by_run(stopped)
     units = n3_units(runs, distances, reading.factors)
     value = float(units["passes"].mean()) if len(units) else math.nan
     verdict = early_verdict(value)
@@ -240,6 +249,7 @@ def attention_readings(windows: pd.DataFrame, metrics: pd.DataFrame, measures: p
         The validated ``measures:`` section.
     """
     runs = with_middles(per_run_table(windows, metrics, measures, section["thresholds"], settings["marginal_rank_k"]))
+    measures = by_run(measures)
     rows = []
     for claim in CLAIMS:
         readings = section["readings"]

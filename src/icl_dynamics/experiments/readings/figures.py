@@ -2,9 +2,9 @@
 'Readings the paper leaves open').
 
 One panel per row, one cell per reading (the primary on top, framed and in bold), coloured by the verdict
-that reading gives; each cell shows the reading's value and its passing units (2+ layer runs, heads,
-(run, circuit) pairs or seeds) out of those scored. A grey cell is a reading the runs cannot give (the run
-ends before the training length it reads).
+that reading gives; each cell shows the reading's value and its passing units (2+ layer runs, layers, heads,
+(run, circuit) pairs or seeds) out of those scored, and for N2 the 1-layer runs' passing units in brackets.
+A grey cell is a reading the runs cannot give (the run ends before the training length it reads).
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ from icl_dynamics.plotting import plt
 COLORS = {"reproduced": "#4daf4a", "partial": "#fdb827", "not_reproduced": "#e8584f", UNAVAILABLE: "#d9d9d9"}
 LABELS = {"reproduced": "reproduced", "partial": "partial", "not_reproduced": "not reproduced",
           UNAVAILABLE: "unavailable (run too short)"}
-VALUES = {"N2": "fraction of 2+ layer units that dip", "N3": "fraction of early units",
-          "G2": "max |offset| (gaps)"}
+VALUES = {"N2": "fraction of 2+ layer units that dip", "N3": "fraction of units falling early",
+          "G2": "max |offset| in gaps; seeds"}
 
 
 def _cell_text(row) -> str:
     if row.verdict == UNAVAILABLE:
         return "n/a"
-    return f"{row.value:.2f}   {int(row.passed)}/{int(row.scored)}"
+    text = f"{row.value:.2f}   {int(row.passed)}/{int(row.scored)}"
+    return text + (f"   (1-layer {int(row.shallow_passed)}/{int(row.shallow_scored)})" if row.shallow_scored else "")
 
 
-def _panel(ax, rows: pd.DataFrame, claim: str) -> None:
-    y = list(range(len(rows)))[::-1]
+def _panel(ax, rows: pd.DataFrame, claim: str, n_rows: int) -> None:
+    """One row's readings as a column of cells from the top, ``n_rows`` cells high (the longest panel's)."""
+    y = list(range(n_rows - 1, n_rows - 1 - len(rows), -1))
     for yi, row in zip(y, rows.itertuples()):
         primary = bool(row.primary)
         ax.barh(yi, 1.0, left=0.0, height=0.86, color=COLORS[row.verdict], edgecolor="black" if primary else "white",
@@ -40,13 +42,13 @@ def _panel(ax, rows: pd.DataFrame, claim: str) -> None:
     for label, row in zip(ax.get_yticklabels(), rows.itertuples()):
         label.set_fontweight("bold" if bool(row.primary) else "normal")
     ax.set_xlim(0, 1)
-    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_ylim(-0.6, n_rows - 0.4)
     ax.set_xticks([])
     ax.tick_params(axis="y", length=0)
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     primary = rows.loc[rows["primary"].astype(bool), "verdict"].iloc[0]
-    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\ncell: {VALUES.get(claim, 'value')}, passed/scored",
+    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\n{VALUES.get(claim, 'value')}; passed/scored",
                  fontsize=8)
 
 
@@ -56,11 +58,11 @@ def readings_figure(attention: pd.DataFrame, grokking: pd.DataFrame):
     table = pd.concat([attention, grokking], ignore_index=True)
     claims = list(dict.fromkeys(table["claim"]))
     longest = max(int((table["claim"] == c).sum()) for c in claims)
-    fig, axes = plt.subplots(1, len(claims), figsize=(3.5 * len(claims), 0.27 * longest + 1.6),
+    fig, axes = plt.subplots(1, len(claims), figsize=(4.0 * len(claims), 0.27 * longest + 1.6),
                              layout="constrained", squeeze=False)
     for ax, claim in zip(axes[0], claims):
         rows = table[table["claim"] == claim].reset_index(drop=True)
-        _panel(ax, rows, claim)
+        _panel(ax, rows, claim, longest)
     present = [v for v in COLORS if v in set(table["verdict"])]
     handles = [Patch(facecolor=COLORS[v], edgecolor="none", label=LABELS[v]) for v in present]
     handles.append(Patch(facecolor="white", edgecolor="black", linewidth=2.0, label="primary reading (the row's rule)"))
