@@ -35,6 +35,7 @@ from icl_dynamics.experiments.attention.measures import emergence_window
 from icl_dynamics.experiments.readings.table import (
     UNAVAILABLE, check_readings, enumerate_readings, readings_frame)
 from icl_dynamics.experiments.readings.truncation import distance_table, stop_index
+from icl_dynamics.scorecard import fmt
 
 CLAIMS = ("N2", "N3")
 FACTOR_NAMES = ["aggregation", "measure", "reference", "margin_decades", "dip_rel", "early_fraction", "deadline"]
@@ -157,7 +158,7 @@ def n2_reading(runs: pd.DataFrame, measures: dict, reading) -> dict:
     verdict = fraction_verdict(value, shallow, "passes")
     if reading.ladder == "strict" and not n2_contrast(units):
         verdict = "not_reproduced"
-    note = "; ".join(f"{_label(u.n_layers, u.seed, u.layer, u.head)} depth {u.depth:.3f} at {u.dip_step:.0f}"
+    note = "; ".join(f"{_label(u.n_layers, u.seed, u.layer, u.head)} depth {fmt(u.depth, '.3f')} at {fmt(u.dip_step, '.0f')}"
                      f"{'' if u.in_window_depth > 0 else ' (outside)'}" for u in curves.itertuples())
     return _summary(units, "N2", reading, value, verdict, note)
 
@@ -228,8 +229,8 @@ def n3_reading(runs: pd.DataFrame, measures: dict, metrics: pd.DataFrame, checkp
     verdict = early_verdict(value)
     if reading.ladder == "strict" and not (units.groupby("circuit")["passes"].mean() >= 0.5).all():
         verdict = "not_reproduced"
-    note = "; ".join(f"{_label(u.n_layers, u.seed, u.layer, circuit=u.circuit)} falls at {u.fall_step:.0f} "
-                     f"(deadline {u.deadline:.0f})" for u in units.itertuples())
+    note = "; ".join(f"{_label(u.n_layers, u.seed, u.layer, circuit=u.circuit)} falls at {fmt(u.fall_step, '.0f')} "
+                     f"(deadline {fmt(u.deadline, '.0f')})" for u in units.itertuples())
     return _summary(units, "N3", reading, value, verdict, note)
 
 

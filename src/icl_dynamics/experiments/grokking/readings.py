@@ -26,6 +26,7 @@ from icl_dynamics.experiments.grokking.claims import grokking_rows
 from icl_dynamics.experiments.grokking.measures import grokking_events
 from icl_dynamics.experiments.readings.table import UNAVAILABLE, check_readings, enumerate_readings, readings_frame
 from icl_dynamics.experiments.readings.truncation import distance_table, stop_index
+from icl_dynamics.scorecard import fmt
 
 CLAIM = "G2"
 FACTOR_NAMES = ["stabilisation", "reference", "circuit", "tolerance"]
@@ -133,8 +134,9 @@ def g2_reading(events: pd.DataFrame, metrics: pd.DataFrame, measures: pd.DataFra
     passes = offset.abs() <= factors["tolerance"]
     return {**head, "value": g2.value, "verdict": verdict, "passed": int(passes.sum()), "scored": len(offset),
             "per_run": "; ".join(f"seed {s} {int(p)}/1" for s, p in passes.items()),
-            "note": "; ".join(f"seed {s}: memorisation {mem[s]:.0f}, grokking {grok[s]:.0f}, stabilisation "
-                              f"{stab[s]:.0f}, offset {offset[s]:+.2f} gaps" for s in offset.index)}
+            "note": "; ".join(f"seed {s}: memorisation {fmt(mem[s], '.0f')}, grokking {fmt(grok[s], '.0f')}, "
+                              f"stabilisation {fmt(stab[s], '.0f')}, offset {fmt(offset[s], '+.2f')} gaps"
+                              for s in offset.index)}
 
 
 def grokking_readings(events: pd.DataFrame, metrics: pd.DataFrame, measures: pd.DataFrame,
