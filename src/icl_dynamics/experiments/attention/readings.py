@@ -37,7 +37,10 @@ from icl_dynamics.experiments.readings.table import (
 from icl_dynamics.experiments.readings.truncation import distance_table, stop_index
 from icl_dynamics.scorecard import fmt
 
-CLAIMS = ("N2", "N3")
+# Each row's factors in the schema's order (the readings table's order, whatever order the config merged them in).
+FACTORS = {"N2": ["aggregation", "measure", "reference", "margin_decades", "dip_rel"],
+           "N3": ["aggregation", "early_fraction", "deadline", "reference"]}
+CLAIMS = tuple(FACTORS)
 FACTOR_NAMES = ["aggregation", "measure", "reference", "margin_decades", "dip_rel", "early_fraction", "deadline"]
 ROW = "the row's own rule"
 
@@ -255,7 +258,8 @@ def attention_readings(windows: pd.DataFrame, metrics: pd.DataFrame, measures: p
     for claim in CLAIMS:
         readings = section["readings"]
         combos = {name: rows_of[claim] for name, rows_of in readings["combinations"].items() if claim in rows_of}
-        for reading in enumerate_readings(readings["factors"][claim], combos, readings["ladder"]):
+        factors = {name: readings["factors"][claim][name] for name in FACTORS[claim]}
+        for reading in enumerate_readings(factors, combos, readings["ladder"]):
             rows.append(n2_reading(runs, measures, reading) if claim == "N2"
                         else n3_reading(runs, measures, metrics, checkpoints, settings, reading))
     return readings_frame(rows, FACTOR_NAMES)

@@ -29,7 +29,7 @@ from icl_dynamics.experiments.readings.truncation import distance_table, stop_in
 from icl_dynamics.scorecard import fmt
 
 CLAIM = "G2"
-FACTOR_NAMES = ["stabilisation", "reference", "circuit", "tolerance"]
+FACTOR_NAMES = ["stabilisation", "reference", "circuit", "tolerance"]  # the schema's order
 ROW = "the row's own rule"
 
 
@@ -157,5 +157,6 @@ def grokking_readings(events: pd.DataFrame, metrics: pd.DataFrame, measures: pd.
     readings = section["readings"]
     combos = {name: rows[CLAIM] for name, rows in readings["combinations"].items() if CLAIM in rows}
     rows = [g2_reading(events, metrics, measures, checkpoints, section, settings, reading)
-            for reading in enumerate_readings(readings["factors"][CLAIM], combos, readings["ladder"])]
+            for reading in enumerate_readings({name: readings["factors"][CLAIM][name] for name in FACTOR_NAMES}, combos,
+                                              readings["ladder"])]
     return readings_frame(rows, FACTOR_NAMES)

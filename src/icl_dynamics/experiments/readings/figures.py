@@ -14,18 +14,20 @@ from matplotlib.patches import Patch
 
 from icl_dynamics.experiments.readings.table import UNAVAILABLE
 from icl_dynamics.plotting import plt
+from icl_dynamics.scorecard import fmt
 
 COLORS = {"reproduced": "#4daf4a", "partial": "#fdb827", "not_reproduced": "#e8584f", UNAVAILABLE: "#d9d9d9"}
 LABELS = {"reproduced": "reproduced", "partial": "partial", "not_reproduced": "not reproduced",
           UNAVAILABLE: "unavailable (run too short)"}
-VALUES = {"N2": "fraction of 2+ layer units that dip", "N3": "fraction of units falling early",
-          "G2": "max |offset| in gaps; seeds"}
+VALUES = {"N2": "fraction of 2+ layer units that dip; units passed/scored",
+          "N3": "fraction of units falling early; units passed/scored",
+          "G2": "max |offset| (gaps; none: a seed never groks); seeds passed/scored"}
 
 
 def _cell_text(row) -> str:
     if row.verdict == UNAVAILABLE:
         return "n/a"
-    text = f"{row.value:.2f}   {int(row.passed)}/{int(row.scored)}"
+    text = f"{fmt(row.value, '.2f')}   {int(row.passed)}/{int(row.scored)}"
     return text + (f"   (1-layer {int(row.shallow_passed)}/{int(row.shallow_scored)})" if row.shallow_scored else "")
 
 
@@ -48,7 +50,7 @@ def _panel(ax, rows: pd.DataFrame, claim: str, n_rows: int) -> None:
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     primary = rows.loc[rows["primary"].astype(bool), "verdict"].iloc[0]
-    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\n{VALUES.get(claim, 'value')}; passed/scored",
+    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\n{VALUES.get(claim, 'value; units passed/scored')}",
                  fontsize=8)
 
 
