@@ -19,9 +19,8 @@ from icl_dynamics.scorecard import fmt
 COLORS = {"reproduced": "#4daf4a", "partial": "#fdb827", "not_reproduced": "#e8584f", UNAVAILABLE: "#d9d9d9"}
 LABELS = {"reproduced": "reproduced", "partial": "partial", "not_reproduced": "not reproduced",
           UNAVAILABLE: "unavailable (run too short)"}
-VALUES = {"N2": "fraction of 2+ layer units that dip; units passed/scored",
-          "N3": "fraction of units falling early; units passed/scored",
-          "G2": "max |offset| (gaps; none: a seed never groks); seeds passed/scored"}
+VALUES = {"N2": ("fraction of 2+ layer units that dip", "units"), "N3": ("fraction of units falling early", "units"),
+          "G2": ("max |offset| in gaps (none: a seed never groks)", "seeds")}
 
 
 def _cell_text(row) -> str:
@@ -50,8 +49,8 @@ def _panel(ax, rows: pd.DataFrame, claim: str, n_rows: int) -> None:
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     primary = rows.loc[rows["primary"].astype(bool), "verdict"].iloc[0]
-    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\n{VALUES.get(claim, 'value; units passed/scored')}",
-                 fontsize=8)
+    value, units = VALUES.get(claim, ("value", "units"))
+    ax.set_title(f"{claim} (row verdict: {LABELS[primary]})\ncell: {value},\n{units} passed/scored", fontsize=8)
 
 
 def readings_figure(attention: pd.DataFrame, grokking: pd.DataFrame):
