@@ -91,7 +91,8 @@ def rank_dip(curve: pd.Series, reference_step: float | None = None) -> tuple[flo
     if reference_step is None:
         ref = min(values[0], values[-1])
     else:
-        ref = values[max(int(np.searchsorted(curve.index.to_numpy(dtype=float), reference_step, side="right")) - 1, 0)]
+        at_or_before = int(np.searchsorted(curve.index.to_numpy(dtype=float), reference_step, side="right")) - 1
+        ref = values[max(at_or_before, 0)]
     return float(curve.index[int(np.argmin(values))]), float((ref - values.min()) / ref)
 
 
