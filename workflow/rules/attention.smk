@@ -25,6 +25,7 @@ ATTENTION_RUN_CHECKPOINTS = "results/attention/{family}/L{layers}_seed{seed}/che
 ATTENTION_MEASURES = "results/attention/{family}/measures.parquet"
 ATTENTION_METRICS = "results/attention/{family}/metrics.parquet"
 ATTENTION_WINDOWS = "results/attention/{family}/windows.csv"
+ATTENTION_READINGS = "results/readings/attention.csv"  # rows N2, N3 under every reading (readings.smk)
 
 
 wildcard_constraints:
@@ -137,11 +138,13 @@ rule attention_ablation_figure:
 
 
 rule attention_claims:
-    """Scorecard rows N1-N3 of the main family, N1-<family> of each ablation, and the per-run numbers."""
+    """Scorecard rows N1-N3 of the main family, N1-<family> of each ablation, and the per-run numbers; the
+    notes of N2 and N3 end with how their readings (readings.smk) score them."""
     input:
         measures=ATTENTION_MEASURES.format(family=MAIN_FAMILY),
         metrics=expand(ATTENTION_METRICS, family=ATTENTION_FAMILIES),
         windows=expand(ATTENTION_WINDOWS, family=ATTENTION_FAMILIES),
+        readings=ATTENTION_READINGS,
     output:
         claims="results/claims/attention.csv",
         per_run="results/attention/claims_per_run.csv",

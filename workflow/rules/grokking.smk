@@ -20,6 +20,7 @@ GROKKING_METRICS = "results/grokking/seed{seed}/metrics.parquet"
 GROKKING_CHECKPOINTS = "results/grokking/seed{seed}/checkpoints.npz"
 GROKKING_MEASURES = "results/grokking/measures.parquet"
 GROKKING_EVENTS = "results/grokking/events.parquet"
+GROKKING_READINGS = "results/readings/grokking.csv"  # row G2 under every reading (readings.smk)
 
 
 rule grokking_train:
@@ -100,9 +101,11 @@ rule grokking_figure:
 
 
 rule grokking_claims:
-    """Scorecard rows G1 (grokking occurs) and G2 (late OV stabilisation with the test-error drop)."""
+    """Scorecard rows G1 (grokking occurs) and G2 (late OV stabilisation with the test-error drop); G2's note
+    ends with how its readings (readings.smk) score it."""
     input:
         events=GROKKING_EVENTS,
+        readings=GROKKING_READINGS,
     output:
         "results/claims/grokking.csv",
     params:

@@ -3,6 +3,7 @@
 import pandas as pd
 
 from icl_dynamics.experiments.attention.claims import evaluate_claims, jump_table, sudden_emergence_row
+from icl_dynamics.experiments.readings.table import with_readings_note
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.scorecard import write_rows
 from icl_dynamics.workflow_io.cached_files import check_runs, read_cached, write_cached
@@ -22,5 +23,7 @@ with rule_logging(snakemake.log[0]):
         jumps = jump_table(*tables[family], thresholds)
         rows.append(sudden_emergence_row(jumps, thresholds, family))
         per_family.append(jumps.assign(family=family))
+    readings = read_cached(snakemake.input.readings)
+    rows = [with_readings_note(row, readings, snakemake.input.readings) for row in rows]
     write_cached(pd.concat(per_family, ignore_index=True), snakemake.output.per_run)
     print(write_rows(rows, snakemake.output.claims).to_string())

@@ -7,6 +7,8 @@ validity map's ``linear.validity_map``).
 
 # Experiment -> the top-level config section it reads, in scorecard order.
 EXPERIMENTS = {"linear": "linear", "validity_map": "linear", "attention": "attention", "grokking": "grokking"}
+# Folders with figures but no scorecard rows, after the experiments whose runs they read.
+SUPPLEMENTS = ["readings"]
 
 
 def claim_ids(config: dict) -> list[str]:
@@ -26,7 +28,7 @@ def figure_stems() -> list[str]:
     from pathlib import Path
 
     stems = []
-    for name in EXPERIMENTS:
+    for name in [*EXPERIMENTS, *SUPPLEMENTS]:
         folder = Path(__file__).parent / name
         for module in sorted(m.name for m in iter_modules([str(folder)]) if m.name.endswith("figures")):
             stems += list(import_module(f"icl_dynamics.experiments.{name}.{module}").FIGURES)

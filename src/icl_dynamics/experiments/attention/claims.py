@@ -81,12 +81,18 @@ def jump_table(windows: pd.DataFrame, metrics: pd.DataFrame, thresholds: dict) -
     return runs
 
 
-def rank_dip(curve: pd.Series) -> tuple[float, float]:
+def rank_dip(curve: pd.Series, reference_step: float | None = None) -> tuple[float, float]:
     """Step of the minimum of ``curve`` (indexed by step, steps > 0 used) and its relative depth below the
-    smaller of the curve's first and last values (N2 rule)."""
+    smaller of the curve's first and last values (N2 rule), or with ``reference_step`` below the value at
+    the last step at or before it (the first step's value if none is; a reading of docs/science.md,
+    section 'Readings the paper leaves open')."""
     curve = curve[curve.index > 0]
     values = curve.to_numpy(dtype=float)
-    ref = min(values[0], values[-1])
+    if reference_step is None:
+        ref = min(values[0], values[-1])
+    else:
+        at_or_before = int(np.searchsorted(curve.index.to_numpy(dtype=float), reference_step, side="right")) - 1
+        ref = values[max(at_or_before, 0)]
     return float(curve.index[int(np.argmin(values))]), float((ref - values.min()) / ref)
 
 
@@ -101,10 +107,15 @@ def fall_step(curve: pd.Series, fraction: float) -> float:
     return float(below.index[0]) if len(below) else math.nan
 
 
-def _fraction_verdict(fraction_deep: float, shallow: pd.DataFrame, column: str) -> str:
+def fraction_verdict(fraction_deep: float, shallow: pd.DataFrame, column: str) -> str:
     """Reproduced when every 2+ layer run passes and no 1-layer run does (there must be 1-layer runs);
     partial when at least half of the 2+ layer runs pass."""
     return verdict(fraction_deep == 1.0 and not shallow.empty and not shallow[column].any(), fraction_deep >= 0.5)
+
+
+def early_verdict(fraction: float) -> str:
+    """N3's verdict from its fraction of early (run, circuit) pairs: reproduced at 1, partial from 0.5."""
+    return verdict(fraction == 1.0, fraction >= 0.5)
 
 
 def _fmt_steps(x: float) -> str:
@@ -159,7 +170,7 @@ def sudden_emergence_row(runs: pd.DataFrame, thresholds: dict, family: str | Non
         "N1" if family is None else f"N1-{family}", EXPERIMENT if family is None else f"{EXPERIMENT}_{family}",
         f"fraction of 2+ layer runs whose ICL score falls >= {thresholds['min_jump']} nats and >= {fraction:.0%} of "
         f"its net fall within {decades} decades of steps (and no 1-layer run does)", value, 1.0,
-        _fraction_verdict(value, shallow, "jump"),
+        fraction_verdict(value, shallow, "jump"),
         f"largest fall within {decades} decades (nats) {_per_depth(runs, 'steepest_fall', lambda v: f'{v:.2f}')}; "
         f"net fall over the run {_per_depth(runs, 'net_fall', lambda v: f'{v:.2f}')}; detected windows (10%-90% "
         f"of the net fall, steps, per seed) {windows_note}, width (decades) "
@@ -175,7 +186,7 @@ def qk_rank_dip_row(runs: pd.DataFrame, thresholds: dict, marginal_rank_k: int) 
     return ClaimRow(
         "N2", EXPERIMENT, f"fraction of 2+ layer runs whose head-mean QK marginalised effective rank (k={marginal_rank_k}) "
         f"dips >= {thresholds['dip_rel']} (relative) in the window (and no 1-layer run does)", value, 1.0,
-        _fraction_verdict(value, shallow, "dips"),
+        fraction_verdict(value, shallow, "dips"),
         f"minimum of the head-mean curve at step {_per_depth(runs, 'qk_marginal_dip_step', _fmt_steps)} with relative "
         f"depth {_per_depth(runs, 'qk_marginal_dip', lambda v: f'{v:.3f}')}; windows used (own if detected, else the "
         f"2+ layer median [{_fmt_steps(reference[0])}, {_fmt_steps(reference[1])}]) "
@@ -192,7 +203,7 @@ def early_stabilisation_row(runs: pd.DataFrame, thresholds: dict) -> ClaimRow:
     return ClaimRow(
         "N3", EXPERIMENT, f"fraction of (2+ layer run, circuit) pairs whose head-mean subspace distance has lost "
         f"{thresholds['early_fraction']:.0%} of its initial value by the window's end", value, 1.0,
-        verdict(value == 1.0, value >= 0.5),
+        early_verdict(value),
         f"fall step QK {_per_depth(runs, 'QK_fall_step', _fmt_steps)}; OV {_per_depth(runs, 'OV_fall_step', _fmt_steps)}; "
         f"window ends {_per_depth(runs, 'window_end', _fmt_steps)}")
 
