@@ -221,7 +221,7 @@ def test_cancelled_training_resumes_with_same_results(slurm, gpu_profile_run, tm
 
     second = _check(_snakemake(work, slurm, *args))
     assert len(_submitted(second)) == 1
-    log = (work / "logs" / "attention" / "main" / "L1_seed0" / "train.log").read_text()
+    log = (work / "logs" / "attention" / "attention_train" / "main" / "L1_seed0.log").read_text()
     resumed = re.search(r"resumed from .*state\.pt at step (\d+)", log)
     assert resumed and 0 < int(resumed.group(1)) < 1500, log[-3000:]
 

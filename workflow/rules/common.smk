@@ -115,10 +115,9 @@ def check_code_fingerprints(rules):
             continue
         script = Path(str(entry.script)).stem
         params = dict(entry.params.items())
-        trained = [name for name in TRAINING_RULES if entry.name == name or entry.name.endswith("_" + name)]
+        trained = [name for name in TRAINING_RULES if entry.name == name or entry.name.endswith(f"_{name}")]
         expected = training_code(TRAINING_RULES[trained[0]]) if trained else script_code(SCRIPTS / f"{script}.py")
         if params.get("code") != expected:
+            helper = f"train_code({trained[0]!r}, MODULE)" if trained else f"rule_code({script!r})"
             sys.exit(f"ERROR in workflow: rule {entry.name} runs workflow/scripts/{script}.py but its params hold "
-                     f"no code fingerprint of that code (code={params.get('code')!r}); add "
-                     + (f"code=train_code({trained[0]!r}, MODULE)" if trained else f"code=rule_code({script!r})")
-                     + " to its params")
+                     f"no code fingerprint of that code (code={params.get('code')!r}); add code={helper} to its params")
