@@ -30,6 +30,14 @@ def _attention_checkpoints(folder, d_head=8, heads=4, d_model=16, zero_W_O_at=()
     return folder
 
 
+def _matrix_checkpoints(folder, make):
+    """One checkpoint per step of STEPS holding a single matrix ``w`` = ``make()``."""
+    folder.mkdir()
+    for step in STEPS:
+        torch.save({"w": make()}, folder / f"ckpt_{step}.pt")
+    return folder
+
+
 def _run(capsys, *argv):
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()
@@ -87,10 +95,7 @@ def test_main_rank_on_too_small_d_head_names_the_key(tmp_path, capsys):
 
 
 def test_too_small_matrix_for_the_variant_is_named_for_match(tmp_path, capsys):
-    folder = tmp_path / "ckpts"
-    folder.mkdir()
-    for step in STEPS:
-        torch.save({"w": torch.randn(5, 2)}, folder / f"ckpt_{step}.pt")
+    folder = _matrix_checkpoints(tmp_path / "ckpts", lambda: torch.randn(5, 2))
     code, err = _run(capsys, folder, "-o", tmp_path / "m.csv", "--match", "w")
     assert code == 0
     assert "key 'w'" in err and "'measures.marginal_rank_k_variant' = 2" in err
@@ -112,10 +117,7 @@ def test_zero_W_O_at_step_0_warns_naming_file_key_and_step(tmp_path, capsys):
 
 
 def test_all_zero_weights_warn_for_every_step_and_the_reference(tmp_path, capsys):
-    folder = tmp_path / "ckpts"
-    folder.mkdir()
-    for step in STEPS:
-        torch.save({"w": torch.zeros(5, 6)}, folder / f"ckpt_{step}.pt")
+    folder = _matrix_checkpoints(tmp_path / "ckpts", lambda: torch.zeros(5, 6))
     code, err = _run(capsys, folder, "-o", tmp_path / "m.csv", "--match", "w")
     assert code == 0
     assert "key 'w'" in err and "at steps 0, 10, 20" in err and "subspace_distance" in err
