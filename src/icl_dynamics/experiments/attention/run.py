@@ -137,10 +137,19 @@ class PeriodicTask:
         return periodic_sequences(self.batch, p["seq_len"], p["vocab_size"], p["period_min"], p["period_max"],
                                   g).to(self.device)
 
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of the step's batch: the sequences are both."""
+        tokens = self.batch_at(step)
+        return tokens, tokens
+
+    def loss_of(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy over all positions of the batch."""
+        return next_token_loss(logits, tokens)
+
     def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
         """Mean next-token cross-entropy over all positions of the step's batch."""
-        tokens = self.batch_at(step)
-        return next_token_loss(model(tokens), tokens)
+        inputs, targets = self.train_batch(step)
+        return self.loss_of(model(inputs), targets)
 
     @torch.no_grad()
     def metrics(self, model: AttentionOnlyTransformer) -> dict[str, float]:
@@ -174,11 +183,19 @@ class BurstyClassification:
         n = section["train"]["eval_batch"]
         self.test_sets = {kind: tuple(t.to(device) for t in self.task.sample_test(kind, n, g)) for kind in TEST_SETS}
 
-    def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
-        """Cross-entropy of the query's label, read at the last position."""
+    def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, query labels) of the step's batch."""
         inputs, target = self.task.sample_train(self.batch, generator(self.seed, step))
-        logits = model(inputs.to(self.device))[:, -1]
-        return torch.nn.functional.cross_entropy(logits, target.to(self.device))
+        return inputs.to(self.device), target.to(self.device)
+
+    def loss_of(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the query's label, read at the last position."""
+        return torch.nn.functional.cross_entropy(logits[:, -1], target)
+
+    def loss(self, model: AttentionOnlyTransformer, step: int) -> torch.Tensor:
+        """Cross-entropy of the query's label, read at the last position, on the step's batch."""
+        inputs, target = self.train_batch(step)
+        return self.loss_of(model(inputs), target)
 
     @torch.no_grad()
     def metrics(self, model: AttentionOnlyTransformer) -> dict[str, float]:
@@ -242,25 +259,41 @@ def train_attention_run(section: dict, n_layers: int, seed: int, state_dir=None,
     model = build_model(section, n_layers).to(dev)
     task = make_task(section, seed, dev)
     optimizer = make_optimizer(model, section)
+    cfg = trainer_config(section, n_layers, seed, state_dir, dev, code)
+    result = train(model, optimizer, task.loss, cfg,
+                   on_checkpoint=lambda step, model: checkpoint_record(task, step, model))
+    return run_outputs(result, n_layers, seed) + (result,)
 
-    def on_checkpoint(step: int, model: AttentionOnlyTransformer) -> dict:
-        with torch.no_grad():
-            record = {"train_loss": float(task.loss(model, step))}
-        record.update(task.metrics(model))
-        record.update(model.head_weights())
-        return record
 
+def checkpoint_record(task, step: int, model: AttentionOnlyTransformer) -> dict:
+    """A checkpoint's record: the loss of the step's batch before the update (``train_loss``), the task's
+    held-out metrics and the per-head weights."""
+    with torch.no_grad():
+        record = {"train_loss": float(task.loss(model, step))}
+    record.update(task.metrics(model))
+    record.update(model.head_weights())
+    return record
+
+
+def trainer_config(section: dict, n_layers: int, seed: int, state_dir, dev: torch.device, code: str,
+                   **identity) -> TrainerConfig:
+    """The trainer settings of one run; its resume fingerprint holds the trajectory settings, depth, seed,
+    device, code, torch's thread count and ``identity`` (a batched run adds its batch's seeds)."""
     runtime = section["runtime"]
-    cfg = TrainerConfig(run_name=f"attention L{n_layers} seed{seed}", total_steps=section["train"]["steps"],
-                        checkpoint_steps=checkpoint_schedule(section), state_dir=state_dir,
-                        state_every=runtime["state_every"], log_every=runtime["log_every"],
-                        divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
-                        fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
-                                                    device=dev.type, code=code, threads=torch.get_num_threads()))
-    result = train(model, optimizer, task.loss, cfg, on_checkpoint=on_checkpoint)
+    return TrainerConfig(run_name=f"attention L{n_layers} seed{seed}", total_steps=section["train"]["steps"],
+                         checkpoint_steps=checkpoint_schedule(section), state_dir=state_dir,
+                         state_every=runtime["state_every"], log_every=runtime["log_every"],
+                         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
+                         fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
+                                                     device=dev.type, code=code, threads=torch.get_num_threads(),
+                                                     **identity))
+
+
+def run_outputs(result: TrainResult, n_layers: int, seed: int) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """The metrics table and checkpoint stack of a trained run (see :func:`train_attention_run`)."""
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
     metrics.insert(0, "n_layers", n_layers)
     checkpoints = {"step": torch.tensor(metrics["step"].to_numpy())}
     checkpoints.update({k: result.checkpoints[k].float() for k in HEAD_WEIGHTS})
-    return metrics, checkpoints, result
+    return metrics, checkpoints

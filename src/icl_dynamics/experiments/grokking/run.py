@@ -98,23 +98,37 @@ def train_grokking_run(section: dict, seed: int, state_dir=None, device: str = "
     def loss_fn(m, step):
         return cross_entropy_float64(m(data.train_x), data.train_y)
 
-    def on_checkpoint(step, m):
-        train_loss, train_acc = evaluate(m, data.train_x, data.train_y)
-        test_loss, test_acc = evaluate(m, data.test_x, data.test_y)
-        norm = torch.sqrt(sum((w.detach().double() ** 2).sum() for w in m.parameters())).item()
-        return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
-                "test_acc": test_acc, "param_norm": norm, **m.head_weights()}
+    trainer_cfg = trainer_config(section, seed, state_dir, dev, code)
+    result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched,
+                   on_checkpoint=lambda step, m: checkpoint_record(data, m))
+    return run_outputs(result, seed) + (result,)
 
+
+def checkpoint_record(data, model: GrokkingTransformer) -> dict:
+    """A checkpoint's record: train and test loss (float64) and accuracy, the total parameter norm and the
+    per-head weights."""
+    train_loss, train_acc = evaluate(model, data.train_x, data.train_y)
+    test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
+    norm = torch.sqrt(sum((w.detach().double() ** 2).sum() for w in model.parameters())).item()
+    return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc,
+            "test_acc": test_acc, "param_norm": norm, **model.head_weights()}
+
+
+def trainer_config(section: dict, seed: int, state_dir, dev: torch.device, code: str, **identity) -> TrainerConfig:
+    """The trainer settings of one seed; its resume fingerprint holds the trajectory settings, seed, device,
+    code, torch's thread count and ``identity`` (a batched run adds its batch's seeds)."""
     steps, runtime = section["train"]["steps"], section["runtime"]
-    trainer_cfg = TrainerConfig(
+    return TrainerConfig(
         run_name=f"grokking seed {seed}", total_steps=steps,
         checkpoint_steps=interval_steps(steps, section["train"]["checkpoint_every"]), state_dir=state_dir,
         state_every=runtime["state_every"], log_every=runtime["log_every"],
         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
         fingerprint=run_fingerprint(trajectory_settings(section), seed=seed, device=dev.type, code=code,
-                                    threads=torch.get_num_threads()))
-    result = train(model, opt, loss_fn, trainer_cfg, scheduler=sched, on_checkpoint=on_checkpoint)
+                                    threads=torch.get_num_threads(), **identity))
+
+
+def run_outputs(result: TrainResult, seed: int) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
+    """The metrics table and checkpoint stack of a trained seed (see :func:`train_grokking_run`)."""
     metrics = pd.DataFrame(result.records)
     metrics.insert(0, "seed", seed)
-    checkpoints = {"step": torch.tensor(metrics["step"].to_numpy()), **result.checkpoints}
-    return metrics, checkpoints, result
+    return metrics, {"step": torch.tensor(metrics["step"].to_numpy()), **result.checkpoints}
