@@ -60,6 +60,43 @@ rule attention_train:
         "../scripts/attention_train.py"
 
 
+rule attention_train_batched:
+    """Every seed of one model family and depth as one stacked model (config training_jobs: batched): the same
+    per-run outputs and per-run state folders as attention_train, each seed its own initialisation, data and
+    optimizer state (equal to its run alone up to float reduction order)."""
+    output:
+        metrics=[ATTENTION_RUN_METRICS.replace("{seed}", str(seed)) for seed in ATTENTION["seeds"]],
+        checkpoints=[ATTENTION_RUN_CHECKPOINTS.replace("{seed}", str(seed)) for seed in ATTENTION["seeds"]],
+    params:
+        run=lambda wc: attention_trajectory(family_section(ATTENTION, wc.family)),
+        device=TRAINING_DEVICE,
+        torch_threads=TRAIN_THREADS,
+        code=train_code("attention_train_batched", "icl_dynamics.experiments.attention.batched"),
+        seeds=ATTENTION["seeds"],
+        state_dirs=lambda wc: [f"state/attention/{wc.family}/L{wc.layers}_seed{seed}" for seed in ATTENTION["seeds"]],
+    log:
+        log_file("attention", "attention_train_batched", "{family}/L{layers}"),
+    benchmark:
+        benchmark_file("attention", "attention_train_batched", "{family}/L{layers}")
+    threads: TRAIN_THREADS
+    resources:
+        gpu=train_gpus(),
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/attention_train_batched.py"
+
+
+# training_jobs chooses which of the two rules makes a run's files (their outputs are the same paths).
+if config["training_jobs"] == "batched":
+
+    ruleorder: attention_train_batched > attention_train
+
+else:
+
+    ruleorder: attention_train > attention_train_batched
+
+
 rule attention_measures:
     """Per-head QK/OV spectral measures of every run of a family, the runs' metrics and their ICL windows."""
     input:

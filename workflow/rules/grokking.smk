@@ -50,6 +50,43 @@ rule grokking_train:
         "../scripts/grokking_train.py"
 
 
+rule grokking_train_batched:
+    """Every seed as one stacked model (config training_jobs: batched): the same per-seed outputs and state
+    folders as grokking_train, each seed its own split, initialisation and optimizer state (equal to its run
+    alone up to float reduction order); on CUDA the full-batch step is replayed as a CUDA graph."""
+    output:
+        metrics=expand(GROKKING_METRICS, seed=GROKKING_SEEDS),
+        checkpoints=expand(GROKKING_CHECKPOINTS, seed=GROKKING_SEEDS),
+    params:
+        run=grokking_trajectory(GROKKING),
+        device=TRAINING_DEVICE,
+        torch_threads=TRAIN_THREADS,
+        code=train_code("grokking_train_batched", "icl_dynamics.experiments.grokking.batched"),
+        seeds=GROKKING_SEEDS,
+        state_dirs=expand("state/grokking/seed{seed}", seed=GROKKING_SEEDS),
+    log:
+        log_file("grokking", "grokking_train_batched"),
+    benchmark:
+        benchmark_file("grokking", "grokking_train_batched")
+    threads: TRAIN_THREADS
+    resources:
+        gpu=train_gpus(),
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/grokking_train_batched.py"
+
+
+# training_jobs chooses which of the two rules makes a seed's files (their outputs are the same paths).
+if config["training_jobs"] == "batched":
+
+    ruleorder: grokking_train_batched > grokking_train
+
+else:
+
+    ruleorder: grokking_train > grokking_train_batched
+
+
 rule grokking_measures:
     """Per-head QK/OV spectra and subspace distances, curvatures, memorisation/grokking/stabilisation."""
     input:
