@@ -28,6 +28,11 @@ wildcard_constraints:
     setting="|".join(LINEAR_SETTINGS),
 
 
+# The linear SGD runs in torch float64 on this machine's GPU where training resolves to CUDA here, else in
+# NumPy float64; not on a cluster's GPU nodes (device: cuda-nodes), where its jobs ask for no GPU.
+LINEAR_DEVICE = "cuda" if TRAINING_DEVICE == "cuda" and config["device"] != "cuda-nodes" else "cpu"
+
+
 rule linear_simulate:
     """Minibatch SGD on the full D x D model, all seeds batched in one process."""
     output:
@@ -35,6 +40,7 @@ rule linear_simulate:
     params:
         setting=lambda wc: resolve_setting(config["linear"], wc.setting),
         seeds=LINEAR_SEEDS,
+        device=LINEAR_DEVICE,
         code=train_code("linear_simulate", "icl_dynamics.experiments.linear.simulate"),
     log:
         log_file("linear", "linear_simulate", "{setting}"),

@@ -37,6 +37,7 @@ rule validity_map_cells:
         thresholds={k: config["linear"]["thresholds"][k] for k in COMPARE_THRESHOLDS},
         converged_rel=VALIDITY["converged_rel"],
         sim_code=training_code("icl_dynamics.experiments.linear.simulate"),
+        device=LINEAR_DEVICE,
         code=rule_code("validity_map_cells"),
         cache_dir="state/validity_map/sim",
     log:

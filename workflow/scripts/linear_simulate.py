@@ -8,6 +8,6 @@ with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     setting = snakemake.params.setting
     print(f"simulating setting {setting['name']}: {setting}")
-    result = simulate(setting, list(snakemake.params.seeds))
+    result = simulate(setting, list(snakemake.params.seeds), device=snakemake.params.device)
     write_cached(result, snakemake.output[0])
     print("final mode strengths (seed mean):", result["modes"][:, -1].mean(axis=0))

@@ -10,7 +10,7 @@ with rule_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     cells = snakemake.params.cells
     comps = run_cells(cells, list(snakemake.params.seeds), snakemake.params.thresholds, snakemake.params.cache_dir,
-                      sim_code=snakemake.params.sim_code)
+                      sim_code=snakemake.params.sim_code, device=snakemake.params.device)
     table = map_table(cells, comps, snakemake.params.converged_rel)
     write_cached(table, snakemake.output[0])
     print(table[table["measure"] == "worst_r2"].to_string())

@@ -144,8 +144,20 @@ def stack_seeds(results: list[dict]) -> dict:
     return out
 
 
-def run_sgd_batch(runs: list[SGDRun]) -> list[dict]:
+class NumpySteps:
+    """The array backend of :func:`run_sgd_batch` on CPU: NumPy float64 (the reference path)."""
+
+    to_device = to_numpy = staticmethod(lambda array: array)
+    loss_and_grads = staticmethod(loss_and_grads)
+    finite = staticmethod(np.isfinite)
+
+
+def run_sgd_batch(runs: list[SGDRun], torch_device: str | None = None) -> list[dict]:
     """Minibatch SGD for many runs (settings x seeds) stacked on one leading axis; one result per run.
+
+    ``torch_device`` None computes the steps in NumPy float64; a torch device name (``"cuda"`` on a GPU)
+    computes them in torch float64 there (:mod:`.sgd_torch`: same batches, same formulas, equal to about
+    1e-12); logging and the held-out loss are computed in NumPy either way.
 
     Runs may differ in task (spectrum, basis, N, P), learning rate, init, number of steps and logging
     steps; they must share d, ``batch`` and ``eval_batch``, the shapes that are stacked. Each run draws
@@ -173,9 +185,10 @@ def run_sgd_batch(runs: list[SGDRun]) -> list[dict]:
                              run.settings.context_sampling) for run, pool in zip(runs, pools)]
     held_out = tuple(np.stack(parts) for parts in zip(*held_out))
     inits = [initial_weights(run.task, run.settings.init, run.settings.eps, run.seed) for run in runs]
-    W_P = np.stack([w[0] for w in inits])
-    W_Q = np.stack([w[1] for w in inits])
-    lr = np.array([run.settings.lr for run in runs])[:, None, None]
+    xp = NumpySteps() if torch_device is None else _torch_steps(torch_device)
+    W_P = xp.to_device(np.stack([w[0] for w in inits]))
+    W_Q = xp.to_device(np.stack([w[1] for w in inits]))
+    lr = xp.to_device(np.array([run.settings.lr for run in runs])[:, None, None])
     steps = np.array([run.settings.steps for run in runs])
     logging_at: dict[int, list[int]] = {}
     for i, run in enumerate(runs):
@@ -186,24 +199,26 @@ def run_sgd_batch(runs: list[SGDRun]) -> list[dict]:
     initial_loss = np.full(len(runs), np.nan)
     for step in range(int(steps.max()) + 1):
         if step in logging_at:
-            _log(step, logging_at[step], runs, W_P, W_Q, held_out, logs, initial_loss)
+            _log(step, logging_at[step], runs, xp.to_numpy(W_P), xp.to_numpy(W_Q), held_out, logs, initial_loss)
         active = int(np.sum(steps > step))  # runs still training: a leading slice (longest first)
         if active == 0:
             break
         if step % DRAW_CHUNK == 0:
             chunk = [sample_batch(run.task, pool, r, batch * DRAW_CHUNK, run.settings.context_sampling)
                      for run, pool, r in zip(runs[:active], pools, rngs)]
-            chunk = [np.stack(parts).reshape((active, DRAW_CHUNK, batch) + parts[0].shape[1:])
+            chunk = [xp.to_device(np.stack(parts).reshape((active, DRAW_CHUNK, batch) + parts[0].shape[1:]))
                      for parts in zip(*chunk)]
-        loss, g_Py, g_Qx = loss_and_grads(W_P[:active], W_Q[:active],
-                                          *(part[:active, step % DRAW_CHUNK] for part in chunk))
-        if not np.all(np.isfinite(loss)):
-            bad = runs[int(np.argmin(np.isfinite(loss)))]
-            raise DivergenceError(f"run {bad.name!r} diverged at step {step} with learning rate {bad.settings.lr}: "
-                                  f"training loss {loss[np.argmin(np.isfinite(loss))]} for seed {bad.seed}")
+        loss, g_Py, g_Qx = xp.loss_and_grads(W_P[:active], W_Q[:active],
+                                             *(part[:active, step % DRAW_CHUNK] for part in chunk))
+        finite = xp.finite(loss)
+        if not np.all(finite):
+            bad = int(np.argmin(finite))
+            raise DivergenceError(f"run {runs[bad].name!r} diverged at step {step} with learning rate "
+                                  f"{runs[bad].settings.lr}: training loss {float(loss[bad])} for seed {runs[bad].seed}")
         W_P[:active, d:, :] -= lr[:active] * g_Py
         W_Q[:active, :, :d] -= lr[:active] * g_Qx
 
+    W_P, W_Q = xp.to_numpy(W_P), xp.to_numpy(W_Q)
     results = [None] * len(runs)
     for i, (run, pool, log) in enumerate(zip(runs, pools, logs)):
         result = {k: np.stack(v) for k, v in log.items()}
@@ -211,6 +226,12 @@ def run_sgd_batch(runs: list[SGDRun]) -> list[dict]:
                       W_P=W_P[i], W_Q=W_Q[i], seed=np.array(run.seed))
         results[order[i]] = result
     return results
+
+
+def _torch_steps(device: str):
+    from icl_dynamics.experiments.linear.sgd_torch import TorchSteps  # torch only where it is used
+
+    return TorchSteps(device)
 
 
 def _log(step, which, runs, W_P, W_Q, held_out, logs, initial_loss) -> None:

@@ -45,8 +45,9 @@ def _cached_sim(path: Path, key: str, log) -> dict | None:
 
 
 def run_cells(cells: list[dict], seeds: list[int], thresholds: dict, cache_dir: str | Path, sim_code: str = "",
-              max_batch_runs: int = MAX_BATCH_RUNS, log=print) -> list[dict]:
-    """The ``compare`` dict of every cell (in the order of ``cells``).
+              max_batch_runs: int = MAX_BATCH_RUNS, log=print, device: str = "cpu") -> list[dict]:
+    """The ``compare`` dict of every cell (in the order of ``cells``); the SGD on ``device`` (``cpu``: NumPy,
+    ``cuda``: torch float64 on the GPU, equal to about 1e-12, so a cached cell serves both).
 
     Each cell's SGD result is read from ``cache_dir/<cell>.npz`` where that file holds the same
     :func:`sim_key`, else simulated and written there: cells to simulate are ordered by their number of
@@ -64,7 +65,7 @@ def run_cells(cells: list[dict], seeds: list[int], thresholds: dict, cache_dir: 
             sims[cell["name"]] = stored
     log(f"{len(cells) - len(todo)} of {len(cells)} cells' SGD cached; simulating {len(todo)}")
     for part in batches(todo, len(seeds), max_batch_runs):
-        for cell, sim in zip(part, simulate_batch(part, seeds)):
+        for cell, sim in zip(part, simulate_batch(part, seeds, device)):
             write_cached({**sim, "key": np.array(sim_key(cell, seeds, sim_code))}, cache_dir / f"{cell['name']}.npz")
             sims[cell["name"]] = sim
         log(f"simulated {', '.join(cell['name'] for cell in part)}")
