@@ -3,6 +3,8 @@
 layout, and the config switch training_jobs chooses the batched rules."""
 
 import itertools
+import os
+import signal
 
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnl
 from icl_dynamics.models.grokking import GrokkingModelConfig, GrokkingTransformer
 from icl_dynamics.models.stacked import StackedParameters, attention_only_logits, grokking_logits
 from icl_dynamics.training.batched import train_batched
+from icl_dynamics.training.errors import TrainingInterrupted
 from icl_dynamics.training.trainer import TrainerConfig
 
 from conftest import copy_workflow, run_snakemake
@@ -171,6 +174,30 @@ def test_resumed_batch_equals_an_uninterrupted_one_and_states_are_per_run(tmp_pa
         pd.testing.assert_frame_equal(metrics, ref_metrics)
         for name in ref_checkpoints:
             assert torch.equal(checkpoints[name], ref_checkpoints[name]), name
+
+
+def test_sigterm_saves_every_member_and_the_rerun_finishes_as_uninterrupted(tmp_path, monkeypatch):
+    seeds = [0, 3]
+    dirs = [tmp_path / f"seed{seed}" for seed in seeds]
+    calls = []
+
+    def signalling_evaluate(model, x, y):  # SIGTERM to this process during the checkpoint of epoch 40
+        calls.append(1)
+        if len(calls) == 9:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(model, x, y)
+
+    monkeypatch.setattr(grokking, "evaluate", signalling_evaluate)
+    with pytest.raises(TrainingInterrupted, match=r"2 batched runs \(grokking seed 0, grokking seed 3\): signal 15 "
+                                                  r"at step 40; state saved per run, rerun to resume"):
+        train_grokking_batch(GROKKING, seeds, state_dirs=dirs, device="cpu")
+    monkeypatch.undo()
+    assert [torch.load(d / "state.pt", weights_only=False)["step"] for d in dirs] == [40, 40]
+    resumed = train_grokking_batch(GROKKING, seeds, state_dirs=dirs, device="cpu")
+    for (metrics, checkpoints, _), (ref_metrics, ref_checkpoints, _) in zip(
+            resumed, train_grokking_batch(GROKKING, seeds, device="cpu")):
+        pd.testing.assert_frame_equal(metrics, ref_metrics)
+        assert all(torch.equal(checkpoints[k], ref_checkpoints[k]) for k in ref_checkpoints)
 
 
 def test_a_member_without_state_restarts_the_batch_from_step_0(tmp_path, monkeypatch, caplog):
