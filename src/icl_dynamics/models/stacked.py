@@ -80,6 +80,15 @@ class StackedParameters(nn.Module):
         return model
 
 
+def member_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[m, index[m]]`` for every member: ``table`` (M, rows, ...), ``index`` (M, ...) of row numbers.
+    One gather from the member-flattened table (rows of member m at ``m * rows``): indexing with a member
+    index tensor as well is a multi-dimensional gather, whose backward is far slower on CPU."""
+    members, rows = table.shape[:2]
+    offset = torch.arange(members, device=index.device).view(members, *[1] * (index.ndim - 1)) * rows
+    return table.flatten(0, 1)[index + offset]
+
+
 def _layer_norm(x: torch.Tensor, stack: StackedParameters, prefix: str) -> torch.Tensor:
     """``nn.LayerNorm(d_model)`` of each member (its own gain and bias) on ``x`` (M, batch, seq, d_model)."""
     weight, bias = stack[f"{prefix}.weight"], stack[f"{prefix}.bias"]
@@ -93,8 +102,7 @@ def attention_only_logits(cfg: AttentionOnlyConfig, stack: StackedParameters, in
     W_O`` as in that module, with the fused attention run on the member axis folded into the batch axis."""
     members, batch, seq = inputs.shape[:3]
     if cfg.vocab_size is not None:
-        rows = torch.arange(members, device=inputs.device)[:, None, None]
-        x = stack["W_E"][rows, inputs]                                   # (M, b, s, d)
+        x = member_rows(stack["W_E"], inputs)                            # (M, b, s, d)
     else:
         x = inputs @ stack["W_E"][:, None]                               # (M, b, s, in) @ (M, 1, in, d)
     if cfg.positional == "learned":
@@ -125,14 +133,13 @@ def grokking_logits(cfg: GrokkingModelConfig, stack: StackedParameters, x: torch
     w_qkv = torch.cat([stack["W_Q"], stack["W_K"], stack["W_V"]], dim=1).transpose(1, 2).reshape(members, d, 3 * h * e)
     token_table = stack["W_E"] @ w_qkv                                   # (M, vocab, 3 h e)
     pos_table = stack["W_pos"][:, :s] @ w_qkv                            # (M, s, 3 h e)
-    rows = torch.arange(members, device=x.device)
     last_token = x[:, :, -1]
-    q = (token_table[rows[:, None], last_token, : h * e] + pos_table[:, None, -1, : h * e]).view(members, b, h, 1, e)
-    kv = (token_table[rows[:, None, None], x, h * e:] + pos_table[:, None, :, h * e:]).view(members, b, s, 2, h, e)
+    q = (member_rows(token_table[..., : h * e], last_token) + pos_table[:, None, -1, : h * e]).view(members, b, h, 1, e)
+    kv = (member_rows(token_table[..., h * e:], x) + pos_table[:, None, :, h * e:]).view(members, b, s, 2, h, e)
     k, v = kv.permute(3, 0, 1, 4, 2, 5)                                  # (M, b, h, s, e) each
     scores = (q * k).sum(dim=-1) / math.sqrt(e)                          # (M, b, h, s)
     z = (scores.softmax(dim=-1).unsqueeze(-1) * v).sum(dim=3)            # (M, b, h, e)
-    last = (stack["W_E"][rows[:, None], last_token] + stack["W_pos"][:, None, s - 1]
+    last = (member_rows(stack["W_E"], last_token) + stack["W_pos"][:, None, s - 1]
             + z.reshape(members, b, h * e) @ stack["W_O"].reshape(members, h * e, d))
     hidden = F.relu(last @ stack["W_in"] + stack["b_in"][:, None])
     return (last + hidden @ stack["W_out"] + stack["b_out"][:, None]) @ stack["W_U"]
