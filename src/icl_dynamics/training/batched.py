@@ -166,8 +166,9 @@ def train_batched(stack: StackedParameters, optimizer: torch.optim.Optimizer,
                 raise TrainingInterrupted(f"{len(runs)} batched runs ({', '.join(c.run_name for c in configs)}): "
                                           f"signal {stop.signum} at step {step}; {saved}")
             current_lr = optimizer.param_groups[0]["lr"]
-            losses = losses_fn(step)
+            # gradients dropped before the forward pass: a step replayed as a CUDA graph reuses their memory
             optimizer.zero_grad(set_to_none=True)
+            losses = losses_fn(step)
             torch.stack(losses).sum().backward()
             for run, loss in zip(runs, losses):
                 run.check_loss(loss, current_lr)
