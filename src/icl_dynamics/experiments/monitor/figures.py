@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from icl_dynamics.experiments.monitor.rows import alarm_steps, lead_tables
+from icl_dynamics.experiments.monitor.rows import alarm_steps, lead_tables, select_run
 from icl_dynamics.plotting import mode_colors, plt
 
 PANELS = {"attention": (["n_layers", "seed"], lambda r: f"L{r['n_layers']} seed {r['seed']}", "step"),
@@ -27,13 +27,6 @@ def _runs(events: pd.DataFrame, keys: list[str]) -> list[dict]:
     return [dict(zip(keys, values)) for values in events[keys].drop_duplicates().itertuples(index=False)]
 
 
-def _select(table: pd.DataFrame, run: dict) -> pd.DataFrame:
-    mask = np.ones(len(table), dtype=bool)
-    for key, value in run.items():
-        mask &= (table[key] == value).to_numpy()
-    return table[mask]
-
-
 def _panel(ax, experiment: str, monitor: pd.DataFrame, events: pd.DataFrame) -> None:
     keys, label, unit = PANELS[experiment]
     runs = _runs(events, keys)
@@ -41,15 +34,15 @@ def _panel(ax, experiment: str, monitor: pd.DataFrame, events: pd.DataFrame) -> 
     circuits = ["QK"] if experiment == "linear" else ["QK", "OV"]
     statistic = monitor[(monitor["measure"] == "monitor_statistic")]
     for run, color in zip(runs, mode_colors(len(runs))):
-        mine = _select(statistic, run)
+        mine = select_run(statistic, run)
         for circuit, ls in zip(circuits, ["-", "--"]):
             curve = mine[mine["series"] == circuit].sort_values("step")
             ax.plot(curve["step"], curve["value"], color=color, ls=ls, lw=1.1,
                     label=label(run) if circuit == "QK" else None)
         qk = mine[mine["series"] == "QK"].set_index("step")["value"]
-        for e in _select(per_event, run)["event_step"]:
+        for e in select_run(per_event, run)["event_step"]:
             ax.axvline(e, color=color, ls=":", lw=1.2)
-        for kind, group in _select(per_alarm, run).groupby("kind"):
+        for kind, group in select_run(per_alarm, run).groupby("kind"):
             ax.scatter(group["step"], qk.reindex(group["step"]).to_numpy(), marker=MARKERS[kind][0], s=42,
                        color=color, edgecolor="black", linewidth=0.8, zorder=5)
     caught = int(per_event["early"].sum())

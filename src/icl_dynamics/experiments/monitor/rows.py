@@ -91,8 +91,8 @@ def lead_tables(runs: list[dict], alarms: pd.DataFrame, events: pd.DataFrame) ->
     """
     per_event, per_alarm = [], []
     for run in runs:
-        mine_a = _select(alarms, run)
-        mine_e = _select(events, run)
+        mine_a = select_run(alarms, run)
+        mine_e = select_run(events, run)
         mine_e = mine_e[np.isfinite(mine_e["event_step"].to_numpy(dtype=float))].sort_values("event_step")
         steps = mine_a["step"].to_numpy(dtype=float)
         for (e, lead, early), name in zip(event_leads(steps, mine_e["event_step"]), mine_e["event"]):
@@ -104,7 +104,8 @@ def lead_tables(runs: list[dict], alarms: pd.DataFrame, events: pd.DataFrame) ->
             pd.DataFrame(per_alarm, columns=[*keys, "step", "kind", "lead_decades"]))
 
 
-def _select(table: pd.DataFrame, run: dict) -> pd.DataFrame:
+def select_run(table: pd.DataFrame, run: dict) -> pd.DataFrame:
+    """The rows of ``table`` whose id columns hold ``run``'s values."""
     mask = np.ones(len(table), dtype=bool)
     for key, value in run.items():
         mask &= (table[key] == value).to_numpy()
@@ -135,7 +136,7 @@ def monitor_row(claim: str, experiment: str, event_name: str, runs: list[dict], 
     full = len(per_event) > 0 and value >= thresholds["monitor_caught_fraction"] and n_false <= allowed
     parts = []
     for run in runs:
-        ev, al = _select(per_event, run), _select(per_alarm, run)
+        ev, al = select_run(per_event, run), select_run(per_alarm, run)
         leads = ", ".join(f"{name} {fmt(e, '.0f')}: lead {fmt(lead, '+.2f')}" for name, e, lead
                           in zip(ev["event"], ev["event_step"], ev["lead_decades"])) or "no event"
         alarm_text = ", ".join(f"{fmt(a, '.0f')} ({kind})" for a, kind in zip(al["step"], al["kind"])) or "none"
