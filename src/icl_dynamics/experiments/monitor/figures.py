@@ -8,7 +8,6 @@ markers on its QK curve, shaped by kind (early, late, false; :mod:`.rows`).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
