@@ -3,7 +3,9 @@
 One panel per experiment (rows C7-attention, C7-grokking, C7-linear): the alarm statistic V_c of every run
 over training (pooled relative speed of the circuits, per decade of steps; QK solid, OV dashed; in the linear
 model QK = OV = p2 q1, so only one), the run's events as dotted vertical lines in its colour and its alarms as
-markers on its QK curve, shaped by kind (early, late, false; :mod:`.rows`).
+markers on its QK curve, shaped by kind (early, late, false; :mod:`.rows`). Each panel's runs are named below
+it. (The linear model's rotated-basis setting draws almost exactly over the aligned one: the measures do not
+depend on the basis and its SGD runs share the seeds.)
 """
 
 from __future__ import annotations
@@ -52,14 +54,14 @@ def _panel(ax, experiment: str, monitor: pd.DataFrame, events: pd.DataFrame) -> 
     ax.set_ylabel("alarm statistic V (per decade)")
     ax.set_title(f"C7-{experiment}: {caught} of {len(per_event)} events caught early,\n"
                  f"{n_false} false alarm(s), {len(per_alarm)} alarm(s) in all")
-    ax.legend(loc="upper left", fontsize=6, frameon=False, ncol=1 if len(runs) <= 4 else 2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=6, frameon=False, ncol=2)
 
 
 def monitor_figure(attention: tuple[pd.DataFrame, pd.DataFrame], grokking: tuple[pd.DataFrame, pd.DataFrame],
                    linear: tuple[pd.DataFrame, pd.DataFrame]):
     """Draw figure S6 from each experiment's (monitor table, events table) (``results/monitor/<experiment>.parquet``
     and ``results/monitor/<experiment>_events.csv``)."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5.2), layout="constrained")
     for ax, (experiment, tables) in zip(axes, {"attention": attention, "grokking": grokking, "linear": linear}.items()):
         _panel(ax, experiment, *tables)
     handles = [Line2D([], [], color="grey", ls="-", label="QK circuit (linear: p2 q1)"),
