@@ -1,0 +1,60 @@
+"""The README's code and lists are the package's: its Python blocks run, its measures table names what
+icl-measures writes."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+import numpy as np
+import pytest
+
+from icl_dynamics.measures import DEFAULTS, spectral_measures, thin_svd
+
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def python_blocks(text: str) -> list[str]:
+    """The fenced ```python blocks of a Markdown text, in order."""
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def test_python_blocks_are_found():
+    assert python_blocks("a\n```python\nx = 1\n```\n```\nnot python\n```\n```python\ny = 2\n```\n") == ["x = 1\n", "y = 2\n"]
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks(README))))
+def test_readme_python_block_runs(index):
+    namespace, out = {"__name__": "readme"}, io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(python_blocks(README)[index], f"README.md python block {index}", "exec"), namespace)
+    if "logistic_mode_strength" in python_blocks(README)[index]:
+        # the Library-use block: what its comments say of its results
+        a, p, q = namespace["a"], namespace["p"], namespace["q"]
+        np.testing.assert_allclose(a[-1], 1 / ((31 * namespace["s"] + 3.75) / 30), rtol=1e-6)  # Eq. 11
+        assert f"{a[-1, 3]:.2f}, {(p * q)[-1, 3]:.2f}" == "2.61, 3.07"
+        assert namespace["subspace_distance"](np.diag(a[100]), namespace["M"]) == pytest.approx(0, abs=1e-12)
+        assert out.getvalue().count("\n") == 4
+
+
+def test_readme_has_the_library_use_block():
+    assert any("icl_dynamics.theory" in block for block in python_blocks(README))
+
+
+def test_readme_lists_the_measures_icl_measures_writes():
+    """The measures table of *Measure your own checkpoints* names exactly the measures of spectral_measures
+    (what icl-measures writes per matrix) at the default settings."""
+    section = README[README.index("## Measure your own checkpoints"):]
+    table = section[section.index("| measure | definition |"):]
+    rows = re.findall(r"^\| `([^`]+)` \|", table[:table.index("\n\n")], flags=re.M)
+    k = sorted({DEFAULTS["marginal_rank_k"], DEFAULTS["marginal_rank_k_variant"]})
+    expanded = [name for row in rows
+                for name in ([row.replace("<k>", str(v)) for v in k] if "<k>" in row else
+                             [row.replace("<i>", str(i + 1)) for i in range(DEFAULTS["n_mode_strengths"])] if "<i>" in row
+                             else [row])]
+    M = np.random.default_rng(0).normal(size=(3, 6, 6))
+    written = spectral_measures(thin_svd(M), thin_svd(M[-1]))
+    assert sorted(expanded) == sorted(written)
