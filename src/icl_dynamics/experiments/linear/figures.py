@@ -19,12 +19,17 @@ SIM, CLOSED, EXACT = "simulation (SGD, full model)", "closed form (Eq. 13)", "ex
 FINITE = "finite-N closed form (ours)"
 
 
-def _theory_legend(ax, loc="best"):
-    handles = [Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"),
-               Line2D([], [], color="k", ls="--", lw=1, label=CLOSED),
-               Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT),
-               Line2D([], [], color="k", ls="-.", lw=1, label=FINITE)]
-    ax.legend(handles=handles, loc=loc, frameon=False)
+def _modes_legend(ax, run, title, show_closed=True):
+    """One legend for a :func:`_modes_panel`: a colour per mode (its s_a) and a line style per curve."""
+    s = run["theory"]["s"]
+    handles = [Line2D([], [], color=color, lw=2, label=f"s = {s[a]:.3g}") for a, color in enumerate(mode_colors(len(s)))]
+    handles.append(Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"))
+    if show_closed:
+        handles.append(Line2D([], [], color="k", ls="--", lw=1, label=CLOSED))
+    handles.append(Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT))
+    if show_closed:
+        handles.append(Line2D([], [], color="k", ls="-.", lw=1, label=FINITE))
+    ax.legend(handles=handles, loc="upper left", frameon=False, title=title, fontsize=6, title_fontsize=7)
 
 
 def _modes_panel(ax, run, title, show_closed=True):
@@ -127,8 +132,7 @@ def fig2(runs, figs) -> plt.Figure:
     main = runs[figs["fig2_main"]]
     comp = main["comparison"]
     _modes_panel(axes[0, 0], main, f"A. {figs['fig2_main']}: modes learned in order of $s_a$")
-    axes[0, 0].legend(loc="upper left", frameon=False, title=f"N = {comp['N']}")
-    _theory_legend(axes[1, 2], loc="center")
+    _modes_legend(axes[0, 0], main, f"N = {comp['N']}")
 
     ax = axes[0, 1]
     x = np.maximum(main["sim"]["steps"], 1)
@@ -151,6 +155,7 @@ def fig2(runs, figs) -> plt.Figure:
     band(ax, x, sim["p2_norm"] ** 2 + sim["q1_norm"] ** 2, "C1", label=r"$\|p_2\|^2 + \|q_1\|^2$ (scale)")
     ax.set_xscale("log")
     ax.set_xlabel("SGD step")
+    ax.set_ylabel("squared Frobenius norm")
     ax.set_title(f"C. conservation law: relative drift {comp['conserved_drift_rel']:.3f}")
     ax.legend(frameon=False)
 
@@ -158,6 +163,7 @@ def fig2(runs, figs) -> plt.Figure:
     rnd = runs[figs["fig2_random_init"]]
     _modes_panel(ax, rnd, f"D. {figs['fig2_random_init']}: random small init", show_closed=False)
     ax.set_ylim(bottom=min(0, rnd["sim"]["modes_total"].min()))
+    _modes_legend(ax, rnd, f"N = {rnd['comparison']['N']}", show_closed=False)
 
     ax = axes[1, 1]
     for name, color in ((figs["fig2_main"], "C0"), (figs["fig2_random_init"], "C3")):
@@ -177,8 +183,7 @@ def fig2(runs, figs) -> plt.Figure:
     cf_run = runs[figs["fig2_closed_form"]]
     _modes_panel(ax, cf_run, f"F. {figs['fig2_closed_form']} (N = {cf_run['comparison']['N']}): closed-form regime")
     r2 = cf_run["comparison"]["r2_closed"]
-    ax.text(0.02, 0.97, "closed-form R$^2$ per mode: " + ", ".join(f"{v:.4f}" for v in r2),
-            transform=ax.transAxes, fontsize=6, va="top")
+    _modes_legend(ax, cf_run, "closed-form R$^2$ per mode: " + ", ".join(f"{v:.4f}" for v in r2))
     return fig
 
 
@@ -205,6 +210,7 @@ def fig3(runs, figs) -> plt.Figure:
     ax = axes[1]
     sweep = figs["fig1_n_sweep"]
     Ns = [runs[n]["comparison"]["N"] for n in sweep]
+    lrs = [runs[n]["comparison"]["lr"] for n in sweep]
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_closed"]) for n in sweep], "o--", color="C0", label=CLOSED)
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_exact"]) for n in sweep], "x:", color="C3", label=EXACT)
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_finite_n"]) for n in sweep], "+-.", color="C2", label=FINITE)
@@ -212,7 +218,9 @@ def fig3(runs, figs) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel("context length N")
     ax.set_ylabel("1 - worst per-mode R$^2$ vs simulation")
-    ax.set_title("B. where the closed form holds")
+    by_lr = {lr: [N for N, other in zip(Ns, lrs) if other == lr] for lr in sorted(set(lrs))}
+    ax.set_title("B. where the closed form holds\n(" + "; ".join(
+        f"lr {lr:g} at N = {', '.join(str(N) for N in group)}" for lr, group in by_lr.items()) + ")")
     ax.legend(frameon=False)
 
     ax = axes[2]
