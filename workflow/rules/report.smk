@@ -39,13 +39,6 @@ rule report_tables:
         "../scripts/report_tables.py"
 
 
-def figure_rule(stem):
-    """(name, code fingerprint) of the rule that draws figures/<stem>.png."""
-    png = figure_paths(stem)[1]
-    (producer,) = [r for r in workflow.rules if r.is_producer(png)]
-    return producer.name, dict(producer.params.items())["code"]
-
-
 rule reference_figures:
     """docs/results/figures/: every figure PNG of this run (shrunk below 400 KB where larger) and manifest.json
     (per file: stem, bytes, sha256, the drawing rule's code fingerprint; the commit and the config files).
@@ -56,8 +49,14 @@ rule reference_figures:
         figures=[f"docs/results/figures/{stem}.png" for stem in ALL_FIGURES],
         manifest="docs/results/figures/manifest.json",
     params:
-        # functions, evaluated when the job is built, after every rule file was read
-        rules=lambda wildcards: {stem: figure_rule(stem) for stem in ALL_FIGURES},
+        # stem -> (name, code fingerprint) of the rule that draws figures/<stem>.png; a function, evaluated
+        # when the job is built, after every rule file was read
+        rules=lambda wildcards: {
+            stem: (r.name, dict(r.params.items())["code"])
+            for stem in ALL_FIGURES
+            for r in workflow.rules
+            if r.is_producer(figure_paths(stem)[1])
+        },
         config_files=[os.path.relpath(os.path.abspath(path), workflow.basedir) for path in workflow.configfiles],
         root=workflow.basedir,
         max_bytes=400_000,
