@@ -51,8 +51,8 @@ def figS2(families: dict[str, tuple[pd.DataFrame, pd.DataFrame]], models: dict[s
     handles += [Patch(color=colors[family], alpha=0.7, label=f"{family}: detected window, median over seeds (bar)")
                 for family in families]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(families), frameon=False)
-    fig.suptitle("Fig. S2: ICL score of each model family\n(mean, min-max band and each seed; bars at the top: "
-                 "each family's median detected window)")
+    fig.suptitle("Fig. S2: ICL score of each model family\n(mean, min-max band and each seed; bars: median "
+                 "detected window)")
     return fig
 
 

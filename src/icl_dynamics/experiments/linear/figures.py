@@ -32,6 +32,13 @@ def _modes_legend(ax, run, title, show_closed=True):
     ax.legend(handles=handles, loc="upper left", frameon=False, title=title, fontsize=6, title_fontsize=7)
 
 
+def _plain_log_ticks(axis, low, high):
+    """Ticks 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10 within [low, high] on a log axis, written as plain numbers."""
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_ticks([v for v in (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10) if low <= v <= high])
+
+
 def _modes_panel(ax, run, title, show_closed=True):
     sim, th = run["sim"], run["theory"]
     steps = sim["steps"]
@@ -69,6 +76,7 @@ def fig1(runs, figs) -> plt.Figure:
         ax.plot(Ns, [runs[n]["comparison"]["fp_exact"][a] for n in sweep], color=color, ls="none", marker="x", ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel("context length N")
     ax.set_ylabel(r"learned $a_a$ at the end of training")
     ax.set_title(r"A. fixed point vs N (markers: SGD, seed range)")
@@ -76,7 +84,7 @@ def fig1(runs, figs) -> plt.Figure:
         Line2D([], [], color="k", ls="--", label=r"$1/s_{\infty,a}$ (Eq. 11)"),
         Line2D([], [], color="k", ls=":", label="exact fixed point, closed form (m = 1)"),
         Line2D([], [], color="k", ls="none", marker="x", label="exact flow integrated (pool moments)")]
-    ax.legend(handles=handles, frameon=False, fontsize=6)
+    ax.legend(handles=handles, frameon=False, fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
 
     rot = runs[figs["fig1_rotated"]]
     learned = rot["sim"]["p2q1"][:, -1].mean(axis=0)
@@ -114,11 +122,8 @@ def fig1(runs, figs) -> plt.Figure:
     ax.scatter([], [], marker="x", color="C3", label="vs exact fixed point")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = [v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10) if line[0] <= v <= line[1]]
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_ticks(ticks)
+        _plain_log_ticks(axis, *line)
     ax.set_xlabel("predicted fixed point")
     ax.set_ylabel("learned $a_a$ (seed mean)")
     ax.set_title("D. all settings and modes")
