@@ -58,3 +58,12 @@ def test_readme_lists_the_measures_icl_measures_writes():
     M = np.random.default_rng(0).normal(size=(3, 6, 6))
     written = spectral_measures(thin_svd(M), thin_svd(M[-1]))
     assert sorted(expanded) == sorted(written)
+
+
+def test_readme_outputs_list_every_figure():
+    """Regression: figS2 (and later figS4) was missing from the README's Outputs."""
+    from icl_dynamics.experiments import figure_stems
+
+    outputs = README[README.index("## Outputs"):]
+    outputs = outputs[:outputs.index("\n## ")]
+    assert [stem for stem in figure_stems() if not re.search(rf"[`/]{stem}`", outputs)] == []
