@@ -26,29 +26,31 @@ def test_python_blocks_are_found():
     assert python_blocks("a\n```python\nx = 1\n```\n```\nnot python\n```\n```python\ny = 2\n```\n") == ["x = 1\n", "y = 2\n"]
 
 
-@pytest.mark.parametrize("index", range(len(python_blocks(README))))
-def test_readme_python_block_runs(index):
+def section(title: str) -> str:
+    """The README's section ``## <title>``, up to the next ``## `` heading."""
+    return README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_library_use_block_runs_and_prints_what_its_comments_say():
+    """README.md, section 'Library use': its one block runs as written (it used undefined names), and the
+    numbers its comments quote are what it computes. (The block of 'Watch your own training' is run by
+    tests/test_monitor.py.)"""
+    (block,) = python_blocks(section("Library use"))
     namespace, out = {"__name__": "readme"}, io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(python_blocks(README)[index], f"README.md python block {index}", "exec"), namespace)
-    if "logistic_mode_strength" in python_blocks(README)[index]:
-        # the Library-use block: what its comments say of its results
-        a, p, q = namespace["a"], namespace["p"], namespace["q"]
-        np.testing.assert_allclose(a[-1], 1 / ((31 * namespace["s"] + 3.75) / 30), rtol=1e-6)  # Eq. 11
-        assert f"{a[-1, 3]:.2f}, {(p * q)[-1, 3]:.2f}" == "2.61, 3.07"
-        assert namespace["subspace_distance"](np.diag(a[100]), namespace["M"]) == pytest.approx(0, abs=1e-12)
-        assert out.getvalue().count("\n") == 4
-
-
-def test_readme_has_the_library_use_block():
-    assert any("icl_dynamics.theory" in block for block in python_blocks(README))
+        exec(compile(block, "README.md, Library use", "exec"), namespace)
+    a, p, q, s = namespace["a"], namespace["p"], namespace["q"], namespace["s"]
+    np.testing.assert_allclose(a[-1], 30 / (31 * s + s.sum()), rtol=1e-6)  # Eq. 11: 1 / s_inf, N = 30
+    assert f"{a[-1, 3]:.2f}, {(p * q)[-1, 3]:.2f}" == "2.61, 3.07"
+    assert namespace["subspace_distance"](np.diag(a[100]), namespace["M"]) == pytest.approx(0, abs=1e-12)
+    assert out.getvalue().count("\n") == 4
 
 
 def test_readme_lists_the_measures_icl_measures_writes():
     """The measures table of *Measure your own checkpoints* names exactly the measures of spectral_measures
     (what icl-measures writes per matrix) at the default settings."""
-    section = README[README.index("## Measure your own checkpoints"):]
-    table = section[section.index("| measure | definition |"):]
+    text = section("Measure your own checkpoints")
+    table = text[text.index("| measure | definition |"):]
     rows = re.findall(r"^\| `([^`]+)` \|", table[:table.index("\n\n")], flags=re.M)
     k = sorted({DEFAULTS["marginal_rank_k"], DEFAULTS["marginal_rank_k_variant"]})
     expanded = [name for row in rows
@@ -64,6 +66,5 @@ def test_readme_outputs_list_every_figure():
     """Regression: figS2 (and later figS4) was missing from the README's Outputs."""
     from icl_dynamics.experiments import figure_stems
 
-    outputs = README[README.index("## Outputs"):]
-    outputs = outputs[:outputs.index("\n## ")]
+    outputs = section("Outputs")
     assert [stem for stem in figure_stems() if not re.search(rf"[`/]{stem}`", outputs)] == []
