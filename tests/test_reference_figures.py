@@ -40,6 +40,16 @@ def test_shrink_png_brings_a_large_file_below_the_limit_and_copies_a_small_one(t
     width, height = sizes["size"]
     assert width < 900 and abs(width / height - 1.5) < 0.01  # scaled down, aspect ratio kept
 
+    # an opaque RGBA figure (as matplotlib writes) just over the limit loses its alpha channel, not pixels
+    pixels = np.random.default_rng(1).integers(0, 256, (200, 300, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "opaque.png")
+    limit = (tmp_path / "opaque.png").stat().st_size - 1000  # RGB costs 3/4 of RGBA's bytes here
+    sizes = shrink_png(tmp_path / "opaque.png", tmp_path / "out" / "opaque.png", max_bytes=limit)
+    assert sizes["size"] == [300, 200] and sizes["bytes"] <= limit
+    with Image.open(tmp_path / "out" / "opaque.png") as image:
+        assert image.mode == "RGB" and np.array_equal(np.asarray(image), pixels[..., :3])
+
     small = _noisy_png(tmp_path / "small.png", 40, 30)
     sizes = shrink_png(small, tmp_path / "out" / "small.png", max_bytes=300_000)
     assert sizes["size"] == [40, 30] and sha256(tmp_path / "out" / "small.png") == sha256(small)  # a plain copy

@@ -37,8 +37,9 @@ def sha256(path: str | Path) -> str:
 
 def shrink_png(source: str | Path, target: str | Path, max_bytes: int = MAX_BYTES) -> dict:
     """Copy the PNG ``source`` to ``target``; if it is larger than ``max_bytes``, save it again losslessly
-    with Pillow's ``optimize``, then, while still too large, scale both sides by ``0.95 sqrt(max_bytes /
-    bytes)`` (Lanczos resampling) and save again. (A PNG cannot be re-rendered at a lower dpi; the pixels are
+    (Pillow's ``optimize``, and without the alpha channel where every pixel is opaque, as in matplotlib's
+    figures), then, while still too large, scale both sides by ``0.95 sqrt(max_bytes / bytes)`` (Lanczos
+    resampling) and save again. (A PNG cannot be re-rendered at a lower dpi; the pixels are
     all there is.) Returns the sizes before and after: ``{"source_bytes", "source_size", "bytes", "size"}``,
     sizes as [width, height] in pixels."""
     source, target = Path(source), Path(target)
@@ -49,6 +50,8 @@ def shrink_png(source: str | Path, target: str | Path, max_bytes: int = MAX_BYTE
     if target.stat().st_size > max_bytes:
         with Image.open(source) as image:
             image.load()
+            if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+                image = image.convert("RGB")
             image.save(target, format="PNG", optimize=True)
             while target.stat().st_size > max_bytes:
                 factor = 0.95 * (max_bytes / target.stat().st_size) ** 0.5
