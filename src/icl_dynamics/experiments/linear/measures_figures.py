@@ -79,9 +79,9 @@ def final_mode_order(comp: dict) -> np.ndarray:
 def figS1(runs: dict, settings: dict) -> plt.Figure:
     """Five panels: effective rank against its prediction (main and random-basis setting), mode strengths,
     marginalised effective ranks and stable rank. The subspace distance to the final p2 q1 has no panel, only
-    its largest value over steps, seeds and settings in the title: in the presets p2 q1 keeps full rank d at
-    every step (all singular values above ``pinv_rtol`` times the largest), so its row space always holds the
-    final rows and the distance is 0 to rounding."""
+    its largest value over steps, seeds and settings in the title: while p2 q1 keeps full rank d (all singular
+    values above ``pinv_rtol`` times the largest) its row space holds the final rows and the distance is 0 to
+    rounding, as at every step of the quick preset (at most 1.1e-15)."""
     names = list(runs)
     main_table, main_comp = runs[names[0]]
     fig = plt.figure(figsize=(14, 7.5), layout="constrained")
