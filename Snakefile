@@ -34,6 +34,7 @@ include: "workflow/rules/validity_map.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
 include: "workflow/rules/readings.smk"  # after attention.smk and grokking.smk, whose runs it reads
+include: "workflow/rules/monitor.smk"  # after linear.smk, attention.smk and grokking.smk, whose runs it reads
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"  # last: its job needs every figure and the scorecard
 

@@ -377,4 +377,49 @@ def test_ablation_figure_has_one_legend_below_the_panels(monkeypatch, tmp_path):
     assert all(ax.get_legend() is None for ax in fig.axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["main: layer_norm pre, positions shortformer",
-                                                         "noLN: layer_norm none, positions shortformer"]
+                                                         "noLN: layer_norm none, positions shortformer",
+                                                         "main: detected window, median over seeds (bar)",
+                                                         "noLN: detected window, median over seeds (bar)"]
+
+
+def test_ablation_figure_windows_do_not_overlap():
+    """Regression: figure S2 shaded each family's median window over the whole panel height, so two windows
+    overlapped into a colour no legend named. Each family's window is now a bar of its own along the top of
+    the panel, above every curve."""
+    steps = np.array([0, 10, 100, 1000])
+    metrics = pd.DataFrame([{"n_layers": 2, "seed": seed, "step": step, "icl_score": -np.log10(step + 1)}
+                            for seed in (0, 1) for step in steps])
+    windows = pd.DataFrame([{"n_layers": 2, "seed": seed, "detected": True, "start": 10.0, "end": 100.0} for seed in (0, 1)])
+    models = {family: {"layer_norm": "pre", "positional": "shortformer"} for family in ("main", "noLN")}
+    fig = figS2({"main": (metrics, windows), "noLN": (metrics, windows)}, models)
+    (ax,) = fig.axes
+    bars = [patch for patch in ax.patches]
+    assert len(bars) == 2
+    (y0_main, y1_main), (y0_noln, y1_noln) = [(p.get_bbox().y0, p.get_bbox().y1) for p in bars]  # axes fraction
+    assert y1_noln <= y0_main and y1_main <= 1
+    curves_top = max(line.get_ydata().max() for line in ax.get_lines())
+    low, high = ax.get_ylim()
+    assert (curves_top - low) / (high - low) < y0_noln  # above every curve
+
+
+def test_figure_4_names_its_depths_shares_each_rows_y_axis_and_labels_every_line():
+    """Regression: figure 4's title said '1-4 layer' whatever the depths, each panel had its own y axis (a
+    0.5-nat fall looked like a 3-nat one), the per-seed window edges had no legend entry and the median
+    window was called 'detected window'."""
+    from icl_dynamics.experiments.attention.figures import fig4
+
+    steps = np.array([0, 10, 100, 1000])
+    metrics = pd.DataFrame([{"n_layers": layers, "seed": seed, "step": step, "icl_score": -np.log10(step + 1) * layers,
+                             "eval_loss": 3 - np.log10(step + 1) * layers} for layers in (1, 2) for seed in (0, 1)
+                            for step in steps])
+    windows = pd.DataFrame([{"n_layers": layers, "seed": seed, "detected": True, "start": 10.0 + seed, "end": 100.0}
+                            for layers in (1, 2) for seed in (0, 1)])
+    fig = fig4({"metrics": metrics, "windows": windows}, {})
+    assert fig._suptitle.get_text() == "Fig. 4: ICL score and loss of attention-only models with 1 and 2 layers"
+    top, bottom = fig.axes[:2], fig.axes[2:]  # rows: ICL score, held-out loss; columns: depths 1, 2
+    assert top[0].get_ylim() == top[1].get_ylim() and bottom[0].get_ylim() == bottom[1].get_ylim()
+    assert top[0].get_ylim() != bottom[0].get_ylim()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["mean over 2 seeds (band: min-max)", "each seed",
+                                                         "detected window, median over seeds",
+                                                         "each seed's detected window (start, end)"]

@@ -1,6 +1,8 @@
 """Known-answer tests of the linear model's p2 q1 measures (experiments.linear.measures), row M1
 (claims.linear_measures) and figure S1."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy.stats import ortho_group
@@ -13,7 +15,7 @@ from icl_dynamics.experiments.linear.claims import (
     value_at,
 )
 from icl_dynamics.experiments.linear.measures_figures import figS1
-from icl_dynamics.plotting import save_figure
+from icl_dynamics.plotting import mode_colors, save_figure
 from icl_dynamics.experiments.linear.measures import measure_curves, p2q1_measures
 from icl_dynamics.measures.settings import measures_section
 from icl_dynamics.theory import closed_form
@@ -33,7 +35,7 @@ def synthetic_run(U=None, steps=None):
     p2q1 = np.einsum("ij,stj,kj->stik", U, a, U)  # (S, T, d, d)
     sim = {"steps": steps, "p2q1": p2q1, "seeds": np.array(SEEDS)}
     theory = {"steps": steps, "exact": a, "closed": np.full_like(a, np.nan)}
-    comp = {"init": "aligned", "s": S.tolist(), "distinct_eigenvalues": d,
+    comp = {"init": "aligned", "s": S.tolist(), "distinct_eigenvalues": d, "fp_exact": closed_form.fixed_point(S, N).tolist(),
             "half_time": {"exact": half_time(steps, a.mean(axis=0), closed_form.fixed_point(S, N) / 2).tolist()}}
     return sim, theory, comp
 
@@ -150,3 +152,18 @@ def test_figure_writes_both_files(tmp_path):
     runs = _tables()
     save_figure(figS1(runs, measures_section({})), tmp_path / "f.pdf", tmp_path / "f.png")
     assert (tmp_path / "f.pdf").stat().st_size > 0 and (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_figure_s1_colours_the_final_modes_by_their_s_as_figure_2_does():
+    """Regression: panel C coloured the final matrix's modes largest first with figure 2's colour order, which
+    is by s_a, largest s first; the largest final mode is the smallest s (a_inf = 1/s_inf), so the colours were
+    reversed. Now mode i takes the colour of its s_a, and the subspace distance (0 at every step here) has
+    no empty panel but its largest value in the title."""
+    fig = figS1(_tables(), measures_section({}))
+    assert len(fig.axes) == 5
+    panel_c = next(ax for ax in fig.axes if ax.get_title().startswith("C."))
+    colours = {line.get_label(): line.get_color() for line in panel_c.get_lines() if line.get_label().startswith("mode")}
+    assert list(colours) == ["mode 1: s = 0.25", "mode 2: s = 0.5", "mode 3: s = 1", "mode 4: s = 2"]
+    assert list(colours.values()) == [mode_colors(4)[a] for a in (3, 2, 1, 0)]
+    largest = re.search(r"at most (\S+) over every step", fig._suptitle.get_text())
+    assert largest and float(largest.group(1)) < 1e-8

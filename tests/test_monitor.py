@@ -241,3 +241,18 @@ def test_the_docs_example_runs_as_written(capsys):
     exec(compile(blocks[0], "docs/monitor.md", "exec"), namespace)
     table = namespace["table"]
     assert list(table.columns) == TABLE_COLUMNS and {"QK", "OV", "monitor"} <= set(table["series"])
+
+
+def test_the_readme_example_runs_as_written(capsys):
+    """README.md, section 'Watch your own training': its one example runs as written and the monitor it
+    attaches keeps and measures checkpoints."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Watch your own training\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1
+    torch.set_num_threads(1)
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    monitor = namespace["monitor"]
+    assert monitor.buffer and monitor.rule.index >= MONITOR_DEFAULTS["burn_in"]
+    assert "alarms at steps" in capsys.readouterr().out

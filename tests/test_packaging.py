@@ -1,4 +1,4 @@
-"""pyproject.toml and environment.yml agree; torch is pinned to the CPU wheel's version."""
+"""pyproject.toml and environment.yml agree; torch is pinned (torch==2.13.0)."""
 
 import os
 import re

@@ -203,8 +203,13 @@ def test_figure_S3_renders(tmp_path):
     rule = rule_of_thumb(table, 0.99, "checkerboard")
     thr = {"r2": 0.99, "fixed_point_rel": 0.02, "escape_rel": 0.15}
     grid = {"scale": 2.0, "duration": 20.0, "converged_rel": 0.01}
-    save_figure(figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid), tmp_path / "s3.pdf",
-                tmp_path / "s3.png")
+    fig = figS3(table, rule, {"N30_ratio0.5_lr0.02": "aniso_N30"}, thr, grid)
+    # the preset setting's cell is named in the axes' terms (s_min/s_max = r^3), not by its cell name
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "preset setting: aniso_N30 (N = 30, $s_{min}/s_{max}$ = 0.125, $\\eta$ = 0.02)" in texts
+    assert not any("ratio" in text for text in texts)
+    save_figure(fig, tmp_path / "s3.pdf", tmp_path / "s3.png")
     assert (tmp_path / "s3.png").stat().st_size > 10_000
 
 

@@ -15,7 +15,8 @@ FIGURE_STEMS = figure_stems()
 REFERENCES = {"paper": (REPO / "docs/results/claims_paper.csv", ["config.yaml"]),
               "quick": (REPO / "docs/results/claims_quick.csv", ["config.yaml", "quick.yaml"])}
 README_SCORECARD_HEADER = "| row | paper value | threshold | paper verdict | quick value | quick verdict | what was seen |"
-CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "L7", "L8", "N1", "N1-noLN", "N2", "N3", "G1", "G2"}
+CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "C7-linear", "L7", "L8", "N1", "N1-noLN", "N2", "N3", "C7-attention",
+          "G1", "G2", "C7-grokking"}
 
 
 def validate_preset(*names: str) -> dict:

@@ -26,6 +26,9 @@ ATTENTION_MEASURES = "results/attention/{family}/measures.parquet"
 ATTENTION_METRICS = "results/attention/{family}/metrics.parquet"
 ATTENTION_WINDOWS = "results/attention/{family}/windows.csv"
 ATTENTION_READINGS = "results/readings/attention.csv"  # rows N2, N3 under every reading (readings.smk)
+# The monitor replayed over the main family's runs and row C7-attention's events (monitor.smk).
+ATTENTION_MONITOR = "results/monitor/attention.parquet"
+ATTENTION_MONITOR_EVENTS = "results/monitor/attention_events.csv"
 
 
 wildcard_constraints:
@@ -175,13 +178,16 @@ rule attention_ablation_figure:
 
 
 rule attention_claims:
-    """Scorecard rows N1-N3 of the main family, N1-<family> of each ablation, and the per-run numbers; the
-    notes of N2 and N3 end with how their readings (readings.smk) score them."""
+    """Scorecard rows N1-N3 of the main family, N1-<family> of each ablation, C7-attention (the replayed
+    monitor's alarms against the windows, monitor.smk), and the per-run numbers; the notes of N2 and N3 end
+    with how their readings (readings.smk) score them."""
     input:
         measures=ATTENTION_MEASURES.format(family=MAIN_FAMILY),
         metrics=expand(ATTENTION_METRICS, family=ATTENTION_FAMILIES),
         windows=expand(ATTENTION_WINDOWS, family=ATTENTION_FAMILIES),
         readings=ATTENTION_READINGS,
+        monitor=ATTENTION_MONITOR,
+        monitor_events=ATTENTION_MONITOR_EVENTS,
     output:
         claims="results/claims/attention.csv",
         per_run="results/attention/claims_per_run.csv",

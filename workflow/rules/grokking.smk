@@ -21,6 +21,9 @@ GROKKING_CHECKPOINTS = "results/grokking/seed{seed}/checkpoints.npz"
 GROKKING_MEASURES = "results/grokking/measures.parquet"
 GROKKING_EVENTS = "results/grokking/events.parquet"
 GROKKING_READINGS = "results/readings/grokking.csv"  # row G2 under every reading (readings.smk)
+# The monitor replayed over every seed and row C7-grokking's events (monitor.smk).
+GROKKING_MONITOR = "results/monitor/grokking.parquet"
+GROKKING_MONITOR_EVENTS = "results/monitor/grokking_events.csv"
 
 
 rule grokking_train:
@@ -138,16 +141,20 @@ rule grokking_figure:
 
 
 rule grokking_claims:
-    """Scorecard rows G1 (grokking occurs) and G2 (late OV stabilisation with the test-error drop); G2's note
-    ends with how its readings (readings.smk) score it."""
+    """Scorecard rows G1 (grokking occurs), G2 (late OV stabilisation with the test-error drop) and C7-grokking
+    (the replayed monitor's alarms against the grokking epochs, monitor.smk); G2's note ends with how its
+    readings (readings.smk) score it."""
     input:
         events=GROKKING_EVENTS,
         readings=GROKKING_READINGS,
+        monitor=GROKKING_MONITOR,
+        monitor_events=GROKKING_MONITOR_EVENTS,
     output:
         "results/claims/grokking.csv",
     params:
         thresholds=GROKKING["thresholds"],
         events=GROKKING_EVENT_IDS,
+        runs=GROKKING_RUN_IDS,
         code=rule_code("grokking_claims"),
     log:
         log_file("grokking", "grokking_claims"),

@@ -1,5 +1,5 @@
 """Linear transformer: SGD simulation, closed-form and exact mean-flow theory, comparison, figures 1-3, rows
-L1-L6; macroscopic measures of p2 q1 against the theory's prediction, figure S1, row M1."""
+L1-L6; macroscopic measures of p2 q1 against the theory's prediction, figure S1, rows M1 and C7-linear."""
 
 from icl_dynamics.experiments.linear import figures as linear_figures
 from icl_dynamics.experiments.linear import measures_figures as linear_measures_figures
@@ -22,6 +22,10 @@ LINEAR_SIM = "results/linear/{setting}/sim.npz"
 LINEAR_THEORY = "results/linear/{setting}/theory.npz"
 LINEAR_COMPARISON = "results/linear/{setting}/comparison.json"
 LINEAR_MEASURES = "results/linear/{setting}/measures.parquet"
+# The monitor replayed over the measures settings' seeds and row C7-linear's events (monitor.smk).
+LINEAR_MONITOR = "results/monitor/linear.parquet"
+LINEAR_MONITOR_EVENTS = "results/monitor/linear_events.csv"
+LINEAR_MONITOR_RUNS = [{"setting": setting, "seed": seed} for setting in LINEAR_MEASURES_SETTINGS for seed in LINEAR_SEEDS]
 
 
 wildcard_constraints:
@@ -191,15 +195,20 @@ rule linear_measures_figure:
 
 
 rule linear_measures_claims:
-    """Scorecard row M1: the rank staircase of p2 q1 against the theory's escape times."""
+    """Scorecard rows M1 (the rank staircase of p2 q1 against the theory's escape times) and C7-linear (the
+    replayed monitor's alarms against each mode's half-rise, monitor.smk)."""
     input:
         measures=expand(LINEAR_MEASURES, setting=LINEAR_MEASURES_SETTINGS),
         comparisons=expand(LINEAR_COMPARISON, setting=LINEAR_MEASURES_SETTINGS),
+        monitor=LINEAR_MONITOR,
+        monitor_events=LINEAR_MONITOR_EVENTS,
     output:
         "results/claims/linear_measures.csv",
     params:
         settings=LINEAR_MEASURES_SETTINGS,
         tol=config["linear"]["thresholds"]["rank_step_tol"],
+        runs=LINEAR_MONITOR_RUNS,
+        thresholds={k: config["linear"]["thresholds"][k] for k in ("monitor_caught_fraction", "monitor_false_alarms_per_run")},
         code=rule_code("linear_measures_claims"),
     log:
         log_file("linear", "linear_measures_claims"),

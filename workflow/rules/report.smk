@@ -5,6 +5,8 @@ last, when every other job's benchmark file exists. Figures enter the report thr
 their own rules' outputs, with captions in workflow/report/.
 """
 
+import os
+
 REPORT_TABLES = ["results/report/scorecard.html", "results/report/benchmarks.html"]
 
 
@@ -35,3 +37,36 @@ rule report_tables:
         "../envs/icl_dynamics.yaml"
     script:
         "../scripts/report_tables.py"
+
+
+rule reference_figures:
+    """docs/results/figures/: every figure PNG of this run (shrunk below 400 KB where larger) and manifest.json
+    (per file: stem, bytes, sha256, the drawing rule's code fingerprint; the commit and the config files).
+    Not part of `all`: run it after a reference run (`snakemake --cores 1 reference_figures`)."""
+    input:
+        figures=[figure_paths(stem)[1] for stem in ALL_FIGURES],
+    output:
+        figures=[f"docs/results/figures/{stem}.png" for stem in ALL_FIGURES],
+        manifest="docs/results/figures/manifest.json",
+    params:
+        # stem -> (name, code fingerprint) of the rule that draws figures/<stem>.png; a function, evaluated
+        # when the job is built, after every rule file was read
+        rules=lambda wildcards: {
+            stem: (r.name, dict(r.params.items())["code"])
+            for stem in ALL_FIGURES
+            for r in workflow.rules
+            if r.is_producer(figure_paths(stem)[1])
+        },
+        config_files=[os.path.relpath(os.path.abspath(path), workflow.basedir) for path in workflow.configfiles],
+        root=workflow.basedir,
+        max_bytes=400_000,
+        code=rule_code("reference_figures"),
+    log:
+        log_file("report", "reference_figures"),
+    benchmark:
+        benchmark_file("report", "reference_figures")
+    threads: DEFAULT_THREADS
+    conda:
+        "../envs/icl_dynamics.yaml"
+    script:
+        "../scripts/reference_figures.py"

@@ -8,7 +8,7 @@ validity map's ``linear.validity_map``).
 # Experiment -> the top-level config section it reads, in scorecard order.
 EXPERIMENTS = {"linear": "linear", "validity_map": "linear", "attention": "attention", "grokking": "grokking"}
 # Folders with figures but no scorecard rows, after the experiments whose runs they read.
-SUPPLEMENTS = ["readings"]
+SUPPLEMENTS = ["readings", "monitor"]
 
 
 def claim_ids(config: dict) -> list[str]:

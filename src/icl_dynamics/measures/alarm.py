@@ -19,18 +19,11 @@ from collections import deque
 
 import numpy as np
 
-MONITOR_DEFAULTS = {
-    "min_spacing_decades": 0.025,
-    "lag": 3,
-    "window_decades": 1.0,
-    "window": 40,
-    "burn_in": 10,
-    "threshold_mads": 6.0,
-    "consecutive": 3,
-    "mad_floor": 0.01,
-}
-"""Defaults of the monitor and its rule, fixed from theory in docs/science.md ("Online monitor (claim C7)");
-the future config keys ``measures.monitor.*``."""
+from icl_dynamics.measures.settings import DEFAULTS
+
+MONITOR_DEFAULTS = DEFAULTS["monitor"]
+"""Defaults of the monitor and its rule, fixed from theory in docs/science.md ("Online monitor (claim C7)"):
+the schema's ``measures.monitor`` (the one place they are written); read-only."""
 
 RULE_KEYS = ("window_decades", "window", "burn_in", "threshold_mads", "consecutive", "mad_floor")
 

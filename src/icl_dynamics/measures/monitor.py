@@ -101,10 +101,11 @@ class TrainingMonitor:
     Parameters
     ----------
     min_spacing_decades, lag, window_decades, window, burn_in, threshold_mads, consecutive, mad_floor
-        The monitor's settings (defaults :data:`icl_dynamics.measures.alarm.MONITOR_DEFAULTS`).
+        The monitor's settings; each one not given is ``settings["monitor"]``'s.
     settings : dict, optional
         A ``measures:`` config section (its ``marginal_rank_k``, ``marginal_rank_k_variant``, ``pinv_rtol``,
-        ``curvature_window``); None: the schema's defaults.
+        ``curvature_window`` and ``monitor``); None: the schema's defaults (for ``monitor``
+        :data:`icl_dynamics.measures.alarm.MONITOR_DEFAULTS`).
     key_template, layout, n_heads
         How a state dict is read (:func:`head_weights`).
     on_alarm : callable, optional
@@ -124,8 +125,8 @@ class TrainingMonitor:
 
     def __init__(self, *, settings: dict | None = None, key_template: str | None = None, layout: str = "auto",
                  n_heads: int | None = None, on_alarm: Callable | None = None, **monitor):
-        self.config = monitor_settings(**monitor)
         self.settings = measures_section(settings)
+        self.config = monitor_settings(**{**self.settings["monitor"], **monitor})
         self.key_template, self.layout, self.n_heads = key_template, layout, n_heads
         self.on_alarm = on_alarm
         self.rule = AlarmRule(**{key: self.config[key] for key in RULE_KEYS})

@@ -19,15 +19,23 @@ EARLY_DECADES = (0.05, 1.0)
 """An alarm between these many decades before an event is early (issue 24's definition of row C7)."""
 
 
+def matrix_circuit_stack(steps, M) -> dict[str, np.ndarray]:
+    """A checkpoint stack whose single head has QK = OV = M(t): ``step`` (T,), ``W_Q = W_V = M`` and
+    ``W_K = W_O = I``, each of shape (T, 1, 1, d, d) (one layer, one head, d_model = d_head = d), for
+    ``M`` of shape (T, d, d)."""
+    M = np.asarray(M, dtype=float)
+    T, d, _ = M.shape
+    eye = np.broadcast_to(np.eye(d), (T, 1, 1, d, d)).copy()
+    return {"step": np.asarray(steps), "W_Q": M[:, None, None], "W_K": eye, "W_V": M[:, None, None].copy(), "W_O": eye}
+
+
 def diagonal_circuit_stack(steps, a: np.ndarray) -> dict[str, np.ndarray]:
-    """A checkpoint stack whose single head has QK = OV = diag(a(t)): ``step`` (T,), ``W_Q = W_V`` = diag(a)
-    and ``W_K = W_O`` = I, each of shape (T, 1, 1, d, d) (one layer, one head, d_model = d_head = d)."""
+    """:func:`matrix_circuit_stack` of M(t) = diag(a(t)), ``a`` of shape (T, d)."""
     a = np.asarray(a, dtype=float)
     T, d = a.shape
-    diag = np.zeros((T, 1, 1, d, d))
-    diag[..., np.arange(d), np.arange(d)] = a[:, None, None, :]
-    eye = np.broadcast_to(np.eye(d), (T, 1, 1, d, d)).copy()
-    return {"step": np.asarray(steps), "W_Q": diag, "W_K": eye, "W_V": diag, "W_O": eye}
+    diag = np.zeros((T, d, d))
+    diag[:, np.arange(d), np.arange(d)] = a
+    return matrix_circuit_stack(steps, diag)
 
 
 def escape_alarms(s, N: int, a0: float, lr: float, last_step: float, per_decade: int = 40, **monitor,

@@ -41,8 +41,8 @@ EXPERIMENT = "attention"
 
 def claim_ids(section: dict) -> list[str]:
     """The scorecard rows the attention experiment writes: N1-N3 of the main family and N1-<family> of
-    each ablation in ``attention.ablations``."""
-    return ["N1", *(f"N1-{family}" for family in section["ablations"]), "N2", "N3"]
+    each ablation in ``attention.ablations``, and C7-attention (the online monitor, :mod:`.monitor`)."""
+    return ["N1", *(f"N1-{family}" for family in section["ablations"]), "N2", "N3", "C7-attention"]
 
 
 def reference_window(windows: pd.DataFrame) -> tuple[float, float]:

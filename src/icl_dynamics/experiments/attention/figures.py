@@ -1,7 +1,8 @@
-"""Figures 4-6: ICL emergence, QK/OV ranks and subspace distance of the 1-4 layer attention-only models.
+"""Figures 4-6: ICL emergence, QK/OV ranks and subspace distance of the attention-only models, one column per
+depth (the preset's: 1-4 layers in the paper preset, 1 and 2 in the quick one).
 
-Each figure has one column per depth and a log-step axis (step 0, the initial model, is left out). The
-emergence window shaded in every panel is the median over seeds of the detected windows' start and end
+Each figure has a log-step axis (step 0, the initial model, is left out). The emergence window shaded in
+every panel is the median over seeds of the detected windows' start and end
 (:func:`icl_dynamics.experiments.attention.measures.emergence_window`); thin dotted lines mark each seed's.
 Inputs are the small tables of rule attention_measures: ``metrics``, ``measures``, ``windows``.
 """
@@ -18,6 +19,13 @@ def _depths(tables: dict) -> list[int]:
     return sorted(tables["metrics"]["n_layers"].unique())
 
 
+def depth_words(depths) -> str:
+    """'1 layer', '1 and 2 layers', '1, 2, 3 and 4 layers'."""
+    names = [str(d) for d in depths]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{joined} layer{'s' if len(names) > 1 or depths[0] > 1 else ''}"
+
+
 def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
     """Shade the median detected window of depth ``layers``; dotted lines at each seed's edges."""
     runs = windows[(windows["n_layers"] == layers) & windows["detected"].astype(bool)]
@@ -25,9 +33,9 @@ def _shade_window(ax, windows: pd.DataFrame, layers: int) -> None:
         ax.text(0.03, 0.04, "no window detected", transform=ax.transAxes, fontsize=7, color="0.4")
         return
     ax.axvspan(runs["start"].median(), runs["end"].median(), color="orange", alpha=0.2, lw=0,
-               label="detected window")
-    for edge in np.concatenate([runs["start"].to_numpy(), runs["end"].to_numpy()]):
-        ax.axvline(edge, color="orange", lw=0.6, ls=":")
+               label="detected window, median over seeds")
+    for i, edge in enumerate(np.concatenate([runs["start"].to_numpy(), runs["end"].to_numpy()])):
+        ax.axvline(edge, color="orange", lw=0.6, ls=":", label="each seed's detected window (start, end)" if i == 0 else None)
 
 
 def seed_matrix(metrics: pd.DataFrame, layers: int, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,17 +67,18 @@ def _finish_cell(ax, windows: pd.DataFrame, layers: int, ylabel: str, first_col:
         ax.set_xlabel("training step")
 
 
-def depth_grid(n_rows: int, n_cols: int):
+def depth_grid(n_rows: int, n_cols: int, sharey: bool | str = False):
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols + 0.8, 1.9 * n_rows + 0.4), sharex=True,
-                             squeeze=False, layout="constrained")
+                             sharey=sharey, squeeze=False, layout="constrained")
     return fig, axes
 
 
 def fig4(tables: dict, settings: dict) -> plt.Figure:
-    """ICL score (top) and held-out loss (bottom) over training: mean, min-max band and each seed."""
+    """ICL score (top) and held-out loss (bottom) over training: mean, min-max band and each seed. Each row
+    shares its y axis, so that a depth's fall reads at its size beside the others'."""
     metrics, windows = tables["metrics"], tables["windows"]
     depths = _depths(tables)
-    fig, axes = depth_grid(2, len(depths))
+    fig, axes = depth_grid(2, len(depths), sharey="row")
     for col, layers in enumerate(depths):
         for row, (column, label) in enumerate([("icl_score", "ICL score (nats)\nloss late - loss early"),
                                                ("eval_loss", "held-out loss (nats)")]):
@@ -82,7 +91,7 @@ def fig4(tables: dict, settings: dict) -> plt.Figure:
             seed_lines[0].set_label("each seed")
             _finish_cell(ax, windows, layers, label, first_col=col == 0, first_row=row == 0, last_row=row == 1)
     legend_below(fig, axes[0, 0])
-    fig.suptitle("Fig. 4: ICL score and loss of 1-4 layer attention-only models")
+    fig.suptitle(f"Fig. 4: ICL score and loss of attention-only models with {depth_words(depths)}")
     return fig
 
 

@@ -25,8 +25,8 @@ from icl_dynamics.scorecard import ClaimRow, fmt, verdict
 
 
 def claim_ids(section: dict) -> list[str]:
-    """The scorecard rows the grokking experiment writes."""
-    return ["G1", "G2"]
+    """The scorecard rows the grokking experiment writes (C7-grokking: :mod:`.monitor`)."""
+    return ["G1", "G2", "C7-grokking"]
 
 
 def _event(events: pd.DataFrame, name: str) -> pd.Series:

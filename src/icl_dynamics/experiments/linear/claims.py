@@ -16,8 +16,9 @@ MEASURES_EXPERIMENT = "linear_transformer_measures"
 
 
 def claim_ids(section: dict) -> list[str]:
-    """The scorecard rows the linear experiment writes: L1-L6 (comparisons), M1 (measures of p2 q1)."""
-    return ["L1", "L2", "L3", "L4", "L5", "L6", "M1"]
+    """The scorecard rows the linear experiment writes: L1-L6 (comparisons), M1 (measures of p2 q1), C7-linear
+    (the online monitor on p2 q1, :mod:`.monitor`)."""
+    return ["L1", "L2", "L3", "L4", "L5", "L6", "M1", "C7-linear"]
 
 
 def _aligned(comps: dict) -> dict:

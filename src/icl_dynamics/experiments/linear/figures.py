@@ -19,12 +19,24 @@ SIM, CLOSED, EXACT = "simulation (SGD, full model)", "closed form (Eq. 13)", "ex
 FINITE = "finite-N closed form (ours)"
 
 
-def _theory_legend(ax, loc="best"):
-    handles = [Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"),
-               Line2D([], [], color="k", ls="--", lw=1, label=CLOSED),
-               Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT),
-               Line2D([], [], color="k", ls="-.", lw=1, label=FINITE)]
-    ax.legend(handles=handles, loc=loc, frameon=False)
+def _modes_legend(ax, run, title, show_closed=True):
+    """One legend for a :func:`_modes_panel`: a colour per mode (its s_a) and a line style per curve."""
+    s = run["theory"]["s"]
+    handles = [Line2D([], [], color=color, lw=2, label=f"s = {s[a]:.3g}") for a, color in enumerate(mode_colors(len(s)))]
+    handles.append(Line2D([], [], color="k", lw=2, label=SIM + ", band: seeds"))
+    if show_closed:
+        handles.append(Line2D([], [], color="k", ls="--", lw=1, label=CLOSED))
+    handles.append(Line2D([], [], color="k", ls=":", lw=1.5, label=EXACT))
+    if show_closed:
+        handles.append(Line2D([], [], color="k", ls="-.", lw=1, label=FINITE))
+    ax.legend(handles=handles, loc="upper left", frameon=False, title=title, fontsize=6, title_fontsize=7)
+
+
+def _plain_log_ticks(axis, low, high):
+    """Ticks 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10 within [low, high] on a log axis, written as plain numbers."""
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_ticks([v for v in (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10) if low <= v <= high])
 
 
 def _modes_panel(ax, run, title, show_closed=True):
@@ -64,6 +76,7 @@ def fig1(runs, figs) -> plt.Figure:
         ax.plot(Ns, [runs[n]["comparison"]["fp_exact"][a] for n in sweep], color=color, ls="none", marker="x", ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel("context length N")
     ax.set_ylabel(r"learned $a_a$ at the end of training")
     ax.set_title(r"A. fixed point vs N (markers: SGD, seed range)")
@@ -71,7 +84,7 @@ def fig1(runs, figs) -> plt.Figure:
         Line2D([], [], color="k", ls="--", label=r"$1/s_{\infty,a}$ (Eq. 11)"),
         Line2D([], [], color="k", ls=":", label="exact fixed point, closed form (m = 1)"),
         Line2D([], [], color="k", ls="none", marker="x", label="exact flow integrated (pool moments)")]
-    ax.legend(handles=handles, frameon=False, fontsize=6)
+    ax.legend(handles=handles, frameon=False, fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
 
     rot = runs[figs["fig1_rotated"]]
     learned = rot["sim"]["p2q1"][:, -1].mean(axis=0)
@@ -109,11 +122,8 @@ def fig1(runs, figs) -> plt.Figure:
     ax.scatter([], [], marker="x", color="C3", label="vs exact fixed point")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = [v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10) if line[0] <= v <= line[1]]
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_ticks(ticks)
+        _plain_log_ticks(axis, *line)
     ax.set_xlabel("predicted fixed point")
     ax.set_ylabel("learned $a_a$ (seed mean)")
     ax.set_title("D. all settings and modes")
@@ -127,8 +137,7 @@ def fig2(runs, figs) -> plt.Figure:
     main = runs[figs["fig2_main"]]
     comp = main["comparison"]
     _modes_panel(axes[0, 0], main, f"A. {figs['fig2_main']}: modes learned in order of $s_a$")
-    axes[0, 0].legend(loc="upper left", frameon=False, title=f"N = {comp['N']}")
-    _theory_legend(axes[1, 2], loc="center")
+    _modes_legend(axes[0, 0], main, f"N = {comp['N']}")
 
     ax = axes[0, 1]
     x = np.maximum(main["sim"]["steps"], 1)
@@ -151,6 +160,7 @@ def fig2(runs, figs) -> plt.Figure:
     band(ax, x, sim["p2_norm"] ** 2 + sim["q1_norm"] ** 2, "C1", label=r"$\|p_2\|^2 + \|q_1\|^2$ (scale)")
     ax.set_xscale("log")
     ax.set_xlabel("SGD step")
+    ax.set_ylabel("squared Frobenius norm")
     ax.set_title(f"C. conservation law: relative drift {comp['conserved_drift_rel']:.3f}")
     ax.legend(frameon=False)
 
@@ -158,6 +168,7 @@ def fig2(runs, figs) -> plt.Figure:
     rnd = runs[figs["fig2_random_init"]]
     _modes_panel(ax, rnd, f"D. {figs['fig2_random_init']}: random small init", show_closed=False)
     ax.set_ylim(bottom=min(0, rnd["sim"]["modes_total"].min()))
+    _modes_legend(ax, rnd, f"N = {rnd['comparison']['N']}", show_closed=False)
 
     ax = axes[1, 1]
     for name, color in ((figs["fig2_main"], "C0"), (figs["fig2_random_init"], "C3")):
@@ -177,8 +188,7 @@ def fig2(runs, figs) -> plt.Figure:
     cf_run = runs[figs["fig2_closed_form"]]
     _modes_panel(ax, cf_run, f"F. {figs['fig2_closed_form']} (N = {cf_run['comparison']['N']}): closed-form regime")
     r2 = cf_run["comparison"]["r2_closed"]
-    ax.text(0.02, 0.97, "closed-form R$^2$ per mode: " + ", ".join(f"{v:.4f}" for v in r2),
-            transform=ax.transAxes, fontsize=6, va="top")
+    _modes_legend(ax, cf_run, "closed-form R$^2$ per mode: " + ", ".join(f"{v:.4f}" for v in r2))
     return fig
 
 
@@ -205,6 +215,7 @@ def fig3(runs, figs) -> plt.Figure:
     ax = axes[1]
     sweep = figs["fig1_n_sweep"]
     Ns = [runs[n]["comparison"]["N"] for n in sweep]
+    lrs = [runs[n]["comparison"]["lr"] for n in sweep]
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_closed"]) for n in sweep], "o--", color="C0", label=CLOSED)
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_exact"]) for n in sweep], "x:", color="C3", label=EXACT)
     ax.plot(Ns, [1 - min(runs[n]["comparison"]["r2_finite_n"]) for n in sweep], "+-.", color="C2", label=FINITE)
@@ -212,7 +223,9 @@ def fig3(runs, figs) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel("context length N")
     ax.set_ylabel("1 - worst per-mode R$^2$ vs simulation")
-    ax.set_title("B. where the closed form holds")
+    by_lr = {lr: [N for N, other in zip(Ns, lrs) if other == lr] for lr in sorted(set(lrs))}
+    ax.set_title("B. where the closed form holds\n(" + "; ".join(
+        f"lr {lr:g} at N = {', '.join(str(N) for N in group)}" for lr, group in by_lr.items()) + ")")
     ax.legend(frameon=False)
 
     ax = axes[2]

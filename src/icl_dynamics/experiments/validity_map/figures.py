@@ -34,6 +34,12 @@ def threshold_edges(values: np.ndarray, level: float) -> list[tuple[tuple[float,
     return edges
 
 
+def _cell_label(table, cell: str) -> str:
+    """A cell in the axes' terms, e.g. 'N = 30, s_min/s_max = 0.125, lr 0.02', from its rows of the map table."""
+    row = table[table["cell"] == cell].iloc[0]
+    return f"N = {row['N']:g}, $s_{{min}}/s_{{max}}$ = {row['s_ratio']:.3g}, $\\eta$ = {row['lr']:g}"
+
+
 def _map_panel(ax, values: np.ndarray, annot: np.ndarray, norm, cmap, level: float):
     """One heat map (rows: s_min/s_max, largest first; columns: N) with its threshold drawn on the
     :func:`threshold_edges` (an interpolated contour would cut through cells whose value is a single run's)."""
@@ -115,7 +121,7 @@ def figS3(table, rule: dict, operating: dict, thr: dict, grid: dict) -> plt.Figu
                Line2D([], [], color="C9", marker="o", ms=3, ls="none",
                       label=f"held-out cell: scores the rule ({rule['holdout']} split); the others fit c"),
                Patch(facecolor="none", edgecolor="C9", lw=3,
-                     label="preset setting: " + (", ".join(f"{s} (cell {c})" for c, s in operating.items())
+                     label="preset setting: " + (", ".join(f"{s} ({_cell_label(table, c)})" for c, s in operating.items())
                                                  or "none on the grid")),
                Patch(facecolor="0.85", label="not defined: run ended before the fixed point (exact flow > "
                                              f"{grid['converged_rel']:.0%} away) or before a mode's half-rise")]

@@ -1,0 +1,17 @@
+"""Thin entry point of rule reference_figures: a run's figure PNGs, shrunk where large, and their manifest in
+docs/results/figures/ (icl_dynamics.reference_figures)."""
+
+from pathlib import Path
+
+from icl_dynamics.reference_figures import run_commit, write_reference_figures
+from icl_dynamics.workflow_io.rule_context import rule_logging
+
+with rule_logging(snakemake.log[0]):
+    params = snakemake.params
+    figures = {Path(path).stem: path for path in snakemake.input.figures}
+    manifest = write_reference_figures(figures, params.rules, Path(snakemake.output.manifest).parent,
+                                       params.config_files, run_commit(params.root), root=params.root,
+                                       max_bytes=params.max_bytes)
+    for entry in manifest["figures"]:
+        print(f"{entry['file']}: {entry['source_bytes']} -> {entry['bytes']} bytes, {entry['size']} px")
+    print(f"commit {manifest['commit']}, config {[c['path'] for c in manifest['config_files']]}")
