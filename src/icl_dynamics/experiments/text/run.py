@@ -39,12 +39,16 @@ _EVAL_STREAM = 2**31 - 1  # generator key of the held-out windows, distinct from
 
 
 def trajectory_settings(section: dict) -> dict:
-    """The parts of the ``text:`` section that change what a run computes (depth and seed aside), with the
-    interpreter's Python version when the corpus is its standard library (another version, another corpus)."""
-    out = {key: section[key] for key in ("corpus", "context", "model", "optimizer", "train")}
-    if section["corpus"]["root"] is None:
-        out["corpus_python"] = platform.python_version()
-    return out
+    """The parts of the ``text:`` section that change what a run computes (depth and seed aside). The corpus's
+    own bytes enter the resume fingerprint by their SHA-256, and the workflow's params by the Python version
+    (:func:`corpus_version`)."""
+    return {key: section[key] for key in ("corpus", "context", "model", "optimizer", "train")}
+
+
+def corpus_version(section: dict) -> str:
+    """The running interpreter's Python version when the corpus is its standard library (another version is
+    another corpus), else an empty string (a user's folder: its identity is recorded in the outputs)."""
+    return platform.python_version() if section["corpus"]["root"] is None else ""
 
 
 def build_model(section: dict, n_layers: int) -> AttentionOnlyTransformer:
@@ -134,7 +138,7 @@ def train_text_run(section: dict, n_layers: int, seed: int, state_dir=None, devi
                         state_every=runtime["state_every"], log_every=runtime["log_every"],
                         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
                         fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
-                                                    device=dev.type, code=code, threads=torch.get_num_threads()))
+                                                    corpus=corpus.identity["corpus_sha256"], device=dev.type, code=code, threads=torch.get_num_threads()))
     result = train(model, optimizer, lambda _model, step: task.loss(step_model, step), cfg,
                    on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
