@@ -47,7 +47,8 @@ def run_estimates(section: dict) -> tuple[TensorEstimate, WorkEstimate]:
                        "float32", 4 * L * t["prefix_batch"] * h * T * T,
                        {"text.depths": section["depths"], "text.train.prefix_batch": t["prefix_batch"],
                         "text.model.n_heads": h, **seq}),
-        TensorEstimate("the logits of a batch (batch, seq_len, 256) float32", 4 * B * T * V, {"text.train.batch": B, **seq}),
+        TensorEstimate("the logits of a batch (batch, seq_len, 256) float32", 4 * B * T * V,
+                       {"text.train.batch": B, **seq}),
     ]
     per_sequence = L * (4 * T * d * h * e + 2 * h * T * T * e) + T * d * V
     flops = 2 * per_sequence * (3 * B * steps + n_checkpoints * (t["eval_batch"] + t["prefix_batch"] + B))

@@ -49,8 +49,9 @@ def figS5(tables: dict, settings: dict) -> plt.Figure:
             best = run.assign(best=run[heads].max(axis=1)).pivot(index="seed", columns="step", values="best")
             axes[1, col].plot(best.columns.to_numpy() * scale, best.to_numpy().T, color=colors[layer], lw=1,
                               label=f"layer {layer + 1}")
-            sel = measures[(measures["n_layers"] == layers) & (measures["layer"] == layer) & (measures["series"] == "QK")
-                           & (measures["measure"] == f"marginal_effective_rank_k{k}") & (measures["step"] > 0)]
+            sel = measures[(measures["n_layers"] == layers) & (measures["layer"] == layer)
+                           & (measures["series"] == "QK") & (measures["measure"] == f"marginal_effective_rank_k{k}")
+                           & (measures["step"] > 0)]
             table = sel.pivot_table(index=["seed", "head"], columns="step", values="value")
             band(axes[2, col], table.columns.to_numpy() * scale, table.to_numpy(), color=colors[layer])
         for row, label in enumerate(["ICL score (nats)\nloss 500 - loss 50", "prefix matching\n(best head)",

@@ -29,11 +29,23 @@ import torch
 
 from icl_dynamics.config import validate
 from icl_dynamics.data import code_corpus
-from icl_dynamics.data.sequences import next_token_loss, per_position_loss, prefix_matching_scores, repeated_random_tokens
+from icl_dynamics.data.sequences import (
+    next_token_loss,
+    per_position_loss,
+    prefix_matching_scores,
+    repeated_random_tokens,
+)
 from icl_dynamics.experiments.attention.run import checkpoint_schedule, generator, make_optimizer
 from icl_dynamics.models import HEAD_WEIGHTS
 from icl_dynamics.models.attention_only import AttentionOnlyConfig, AttentionOnlyTransformer
-from icl_dynamics.training.trainer import TrainerConfig, TrainResult, resolve_device, run_fingerprint, seed_everything, train
+from icl_dynamics.training.trainer import (
+    TrainerConfig,
+    TrainResult,
+    resolve_device,
+    run_fingerprint,
+    seed_everything,
+    train,
+)
 
 _EVAL_STREAM = 2**31 - 1  # generator key of the held-out windows, distinct from every training step
 
@@ -138,7 +150,8 @@ def train_text_run(section: dict, n_layers: int, seed: int, state_dir=None, devi
                         state_every=runtime["state_every"], log_every=runtime["log_every"],
                         divergence_factor=runtime["divergence_factor"], check_every=runtime["check_every"],
                         fingerprint=run_fingerprint(trajectory_settings(section), layers=n_layers, seed=seed,
-                                                    corpus=corpus.identity["corpus_sha256"], device=dev.type, code=code, threads=torch.get_num_threads()))
+                                                    corpus=corpus.identity["corpus_sha256"], device=dev.type,
+                                                    code=code, threads=torch.get_num_threads()))
     result = train(model, optimizer, lambda _model, step: task.loss(step_model, step), cfg,
                    on_checkpoint=on_checkpoint)
     metrics = pd.DataFrame(result.records)
