@@ -53,7 +53,8 @@ rule text_train:
 
 
 rule text_measures:
-    """Per-head QK/OV spectral measures of every text run, the runs' metrics and their ICL windows."""
+    """Per-head QK/OV spectral measures of every text run, the runs' metrics and their ICL windows: the
+    attention experiment's script, whose tables these are too."""
     input:
         metrics=[TEXT_RUN_METRICS.replace("L{layers}_seed{seed}", run) for run in TEXT_RUNS],
         checkpoints=[TEXT_RUN_CHECKPOINTS.replace("L{layers}_seed{seed}", run) for run in TEXT_RUNS],
@@ -63,7 +64,7 @@ rule text_measures:
         windows=TEXT_WINDOWS,
     params:
         measures=config["measures"],
-        code=rule_code("text_measures"),
+        code=rule_code("attention_measures"),
     log:
         log_file("text", "text_measures"),
     benchmark:
@@ -72,7 +73,7 @@ rule text_measures:
     conda:
         "../envs/icl_dynamics.yaml"
     script:
-        "../scripts/text_measures.py"
+        "../scripts/attention_measures.py"
 
 
 rule text_claims:
