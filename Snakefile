@@ -33,6 +33,7 @@ include: "workflow/rules/linear.smk"
 include: "workflow/rules/validity_map.smk"
 include: "workflow/rules/attention.smk"
 include: "workflow/rules/grokking.smk"
+include: "workflow/rules/text.smk"
 include: "workflow/rules/readings.smk"  # after attention.smk and grokking.smk, whose runs it reads
 include: "workflow/rules/monitor.smk"  # after linear.smk, attention.smk and grokking.smk, whose runs it reads
 include: "workflow/rules/claims.smk"

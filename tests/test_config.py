@@ -95,6 +95,9 @@ CROSS_KEY_CASES = [
      r"2809 pairs"),
     ("linear:\n  settings:\n    aniso_N30: {spectrum: {kind: geometric}}\n",
      r"config key 'linear.settings.aniso_N30.spectrum.ratio' is required but missing"),
+    ("text:\n  context: {seq_len: 256}\n",
+     r"'text.context.late_position' = 500 and 'text.context.seq_len' = 256: the ICL score needs early_position < "
+     r"late_position <= seq_len - 2"),
     ("grokking:\n  seeds: [0, 1, 1]\n", r"config key 'grokking.seeds' = \[0, 1, 1\] lists a value twice"),
     ("grokking:\n  optimizer: {lr: 1e-2}\n",
      r"'grokking.optimizer.lr' = '1e-2' is a string, not number: YAML 1.1 reads a number written like '1e-2' "
@@ -106,11 +109,13 @@ def _check_all(cfg):
     """What workflow/rules/*.smk run before any job: schema validation, then each section's cross-key checks."""
     from icl_dynamics.experiments.attention.checks import check_config as check_attention
     from icl_dynamics.experiments.grokking.checks import check_config as check_grokking
+    from icl_dynamics.experiments.text.checks import check_config as check_text
 
     validate(cfg, "config")
-    for section in ("linear", "measures", "attention", "grokking"):
+    for section in ("linear", "measures", "attention", "grokking", "text"):
         validate(cfg[section], section, prefix=section)
-    for section, check in (("linear", check_config), ("attention", check_attention), ("grokking", check_grokking)):
+    for section, check in (("linear", check_config), ("attention", check_attention), ("grokking", check_grokking),
+                           ("text", check_text)):
         check(cfg[section], cfg)
 
 

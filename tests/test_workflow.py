@@ -16,13 +16,13 @@ REFERENCES = {"paper": (REPO / "docs/results/claims_paper.csv", ["config.yaml"])
               "quick": (REPO / "docs/results/claims_quick.csv", ["config.yaml", "quick.yaml"])}
 README_SCORECARD_HEADER = "| row | paper value | threshold | paper verdict | quick value | quick verdict | what was seen |"
 CLAIMS = {"L1", "L2", "L3", "L4", "L5", "L6", "M1", "C7-linear", "L7", "L8", "N1", "N1-noLN", "N2", "N3", "C7-attention",
-          "G1", "G2", "C7-grokking"}
+          "G1", "G2", "C7-grokking", "N1-text", "N2-text", "N3-text"}
 
 
 def validate_preset(*names: str) -> dict:
     """The validated config of ``config/<name>`` files, later ones overriding earlier ones."""
     config = load_config(*(REPO / "config" / name for name in names))
-    for section in ("linear", "measures", "attention", "grokking"):
+    for section in ("linear", "measures", "attention", "grokking", "text"):
         validate(config[section], section, prefix=section)
     return config
 

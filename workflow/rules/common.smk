@@ -9,7 +9,7 @@ from icl_dynamics.workflow_io.cached_files import remove_finished_states
 from icl_dynamics.workflow_io.fingerprints import script_code, training_code
 
 # One schema per top-level section, in workflow/schemas/<section>.schema.yaml.
-CONFIG_SECTIONS = ["linear", "measures", "attention", "grokking"]
+CONFIG_SECTIONS = ["linear", "measures", "attention", "grokking", "text"]
 
 try:
     # Snakemake reads --configfile itself and keeps the last of two equal keys: refuse them.

@@ -1,4 +1,5 @@
-"""Thin entry point of rule attention_measures: circuit measures, metrics and ICL windows of all runs."""
+"""Thin entry point of rules attention_measures and text_measures: circuit measures, metrics and ICL windows of
+all runs of an attention-only family (or of the text runs)."""
 
 import pandas as pd
 

@@ -6,7 +6,7 @@ validity map's ``linear.validity_map``).
 """
 
 # Experiment -> the top-level config section it reads, in scorecard order.
-EXPERIMENTS = {"linear": "linear", "validity_map": "linear", "attention": "attention", "grokking": "grokking"}
+EXPERIMENTS = {"linear": "linear", "validity_map": "linear", "attention": "attention", "grokking": "grokking", "text": "text"}
 # Folders with figures but no scorecard rows, after the experiments whose runs they read.
 SUPPLEMENTS = ["readings", "monitor"]
 
