@@ -35,11 +35,18 @@ def sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _save_palette(image: Image.Image, target: Path) -> None:
+    """Save ``image`` as a 256-colour palette PNG (median-cut quantisation)."""
+    image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, format="PNG",
+                                                                                     optimize=True)
+
+
 def shrink_png(source: str | Path, target: str | Path, max_bytes: int = MAX_BYTES) -> dict:
     """Copy the PNG ``source`` to ``target``; if it is larger than ``max_bytes``, save it again losslessly
     (Pillow's ``optimize``, and without the alpha channel where every pixel is opaque, as in matplotlib's
-    figures), then, while still too large, scale both sides by ``0.95 sqrt(max_bytes / bytes)`` (Lanczos
-    resampling) and save again. (A PNG cannot be re-rendered at a lower dpi; the pixels are
+    figures), then, if still too large, as a 256-colour palette image (median cut: a matplotlib figure's flat
+    colours survive it, and the pixels stay), then, while still too large, scale both sides by
+    ``0.95 sqrt(max_bytes / bytes)`` (Lanczos resampling) and save again as a palette image. (A PNG cannot be re-rendered at a lower dpi; the pixels are
     all there is.) Returns the sizes before and after: ``{"source_bytes", "source_size", "bytes", "size"}``,
     sizes as [width, height] in pixels."""
     source, target = Path(source), Path(target)
@@ -53,13 +60,15 @@ def shrink_png(source: str | Path, target: str | Path, max_bytes: int = MAX_BYTE
             if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
                 image = image.convert("RGB")
             image.save(target, format="PNG", optimize=True)
+            if target.stat().st_size > max_bytes:
+                _save_palette(image, target)
             while target.stat().st_size > max_bytes:
                 factor = 0.95 * (max_bytes / target.stat().st_size) ** 0.5
                 width, height = (max(1, round(side * factor)) for side in image.size)
                 if (width, height) == image.size:
                     raise ReferenceFigureError(f"{source}: cannot shrink below {max_bytes} bytes")
                 image = image.resize((width, height), Image.LANCZOS)
-                image.save(target, format="PNG", optimize=True)
+                _save_palette(image, target)
     with Image.open(target) as image:
         size = list(image.size)
     return {"source_bytes": source.stat().st_size, "source_size": source_size, "bytes": target.stat().st_size,
