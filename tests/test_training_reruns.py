@@ -56,7 +56,7 @@ def test_state_of_another_thread_count_is_not_resumed(tmp_path, caplog, one_thre
 
 
 CHILD = """
-import logging, os, signal, sys
+import logging, os, signal, sys, time
 import torch
 logging.basicConfig(level=logging.INFO)
 torch.set_num_threads(1)
@@ -67,7 +67,11 @@ state, out = sys.argv[1], sys.argv[2]
 metrics, checkpoints, result = train_grokking_run(section, 0, state_dir=state, code="c")
 save_training_outputs(metrics, checkpoints, result, out + "/metrics.parquet", out + "/checkpoints.npz")
 if sys.argv[3] == "signal":
-    os.kill(os.getpid(), signal.SIGINT)  # arrives after the outputs were written, before the job exits
+    # arrives after the outputs were written, before the job exits; raised in this (the main) thread and
+    # waited for, so that the interpreter handles it before it could exit (os.kill may hand it to one of
+    # torch's threads, and the script's end can come before the main thread looks at it: a flaky exit 0)
+    signal.raise_signal(signal.SIGINT)
+    time.sleep(30)
 """
 
 
