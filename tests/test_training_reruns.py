@@ -59,6 +59,9 @@ CHILD = """
 import logging, os, signal, sys, time
 import torch
 logging.basicConfig(level=logging.INFO)
+# a job's Python handles SIGINT even where its parent ignores it (a background launch without job control
+# passes SIG_IGN on, and Python then installs no handler): the test is about the workflow, not the launch
+signal.signal(signal.SIGINT, signal.default_int_handler)
 torch.set_num_threads(1)
 from icl_dynamics.experiments.grokking.run import train_grokking_run
 from icl_dynamics.workflow_io.cached_files import save_training_outputs
@@ -67,9 +70,7 @@ state, out = sys.argv[1], sys.argv[2]
 metrics, checkpoints, result = train_grokking_run(section, 0, state_dir=state, code="c")
 save_training_outputs(metrics, checkpoints, result, out + "/metrics.parquet", out + "/checkpoints.npz")
 if sys.argv[3] == "signal":
-    # arrives after the outputs were written, before the job exits; raised in this (the main) thread and
-    # waited for, so that the interpreter handles it before it could exit (os.kill may hand it to one of
-    # torch's threads, and the script's end can come before the main thread looks at it: a flaky exit 0)
+    # arrives after the outputs were written, before the job exits (raised in the main thread and waited for)
     signal.raise_signal(signal.SIGINT)
     time.sleep(30)
 """
