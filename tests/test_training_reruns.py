@@ -56,7 +56,7 @@ def test_state_of_another_thread_count_is_not_resumed(tmp_path, caplog, one_thre
 
 
 CHILD = """
-import logging, os, signal, sys, time
+import logging, os, signal, sys
 import torch
 logging.basicConfig(level=logging.INFO)
 # a job's Python handles SIGINT even where its parent ignores it (a background launch without job control
@@ -70,9 +70,7 @@ state, out = sys.argv[1], sys.argv[2]
 metrics, checkpoints, result = train_grokking_run(section, 0, state_dir=state, code="c")
 save_training_outputs(metrics, checkpoints, result, out + "/metrics.parquet", out + "/checkpoints.npz")
 if sys.argv[3] == "signal":
-    # arrives after the outputs were written, before the job exits (raised in the main thread and waited for)
-    signal.raise_signal(signal.SIGINT)
-    time.sleep(30)
+    signal.raise_signal(signal.SIGINT)  # arrives after the outputs were written, before the job exits
 """
 
 
