@@ -53,7 +53,7 @@ def test_unknown_top_level_key_in_config_is_an_error(tmp_path, capsys):
     code, err = _run(capsys, folder, "-o", tmp_path / "m.csv", "--circuits", "--config", typo)
     assert code == 1
     assert f"{typo}: unknown top-level key 'measure'" in err
-    assert "allowed: attention, device, grokking, linear, measures, text, threads, training_jobs" in err
+    assert "allowed: attention, device, grokking, linear, measures, reference_figures, text, threads, training_jobs" in err
     assert not (tmp_path / "m.csv").exists()
 
 

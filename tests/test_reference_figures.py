@@ -73,15 +73,45 @@ def _reference(tmp_path):
 def test_manifest_lists_every_copied_file_with_its_hash_rule_and_commit(tmp_path):
     folder, manifest = _reference(tmp_path)
     assert json.loads((folder / MANIFEST).read_text()) == manifest
-    assert manifest["commit"] == "0" * 40
-    assert manifest["config_files"] == [{"path": "config/config.yaml", "sha256": sha256(tmp_path / "config/config.yaml")}]
+    assert manifest["commits"] == ["0" * 40]
     assert [e["stem"] for e in manifest["figures"]] == ["fig1_a", "fig2_b"]
     for entry in manifest["figures"]:
+        assert entry["commit"] == "0" * 40
+        assert entry["config_files"] == [{"path": "config/config.yaml",
+                                          "sha256": sha256(tmp_path / "config/config.yaml")}]
         assert entry["sha256"] == sha256(folder / entry["file"]) and entry["bytes"] == (folder / entry["file"]).stat().st_size
         assert entry["bytes"] <= 400_000 and (entry["rule"], entry["code"]) == ("linear_figure", "abc")
     assert manifest["figures"][1]["source_bytes"] > 400_000  # the large one was shrunk
     with pytest.raises(ReferenceFigureError, match="no drawing rule given for fig2_b"):
         write_reference_figures({"fig2_b": tmp_path / "fig2_b.png"}, {}, folder, [], "0" * 40, root=tmp_path)
+
+
+def test_a_run_segment_replaces_its_figures_and_keeps_the_others_with_their_commit(tmp_path):
+    folder, first = _reference(tmp_path)
+    kept = next(e for e in first["figures"] if e["stem"] == "fig1_a")
+    redrawn = _noisy_png(tmp_path / "fig2_b.png", 300, 200, seed=7)
+    manifest = write_reference_figures({"fig2_b": redrawn}, {"fig2_b": ("grokking_figure", "def")}, folder,
+                                       ["config/config.yaml"], "1" * 40, root=tmp_path)
+    assert manifest["commits"] == ["0" * 40, "1" * 40]
+    entries = {e["stem"]: e for e in manifest["figures"]}
+    assert entries["fig1_a"] == kept  # untouched, with the earlier run's commit
+    assert entries["fig2_b"]["commit"] == "1" * 40 and entries["fig2_b"]["rule"] == "grokking_figure"
+    assert entries["fig2_b"]["sha256"] == sha256(folder / "fig2_b.png") == sha256(redrawn)
+
+    # a manifest of the older format (commit and config files at its top level) gives them to its entries
+    old = json.loads((folder / MANIFEST).read_text())
+    for entry in old["figures"]:
+        del entry["commit"], entry["config_files"]
+    old.update(commit="2" * 40, config_files=[])
+    (folder / MANIFEST).write_text(json.dumps(old))
+    manifest = write_reference_figures({}, {}, folder, [], "3" * 40, root=tmp_path)
+    assert manifest["commits"] == ["2" * 40] and all(e["config_files"] == [] for e in manifest["figures"])
+
+    # a kept file that changed since its entry was written is refused, not described wrongly
+    _noisy_png(folder / "fig1_a.png", 300, 200, seed=9)
+    with pytest.raises(ReferenceFigureError, match="fig1_a.png: listed in .* but missing or changed"):
+        write_reference_figures({"fig2_b": redrawn}, {"fig2_b": ("grokking_figure", "def")}, folder, [], "4" * 40,
+                                root=tmp_path)
 
 
 def test_readme_check_names_missing_unlisted_and_changed_images(tmp_path):
@@ -129,18 +159,20 @@ def _git(*args):
 
 def test_readme_reference_figures_are_the_manifests_and_its_commit_is_an_ancestor():
     """Every image the README links under docs/results/figures/ exists, is in the manifest with its sha256,
-    and the manifest's commit is an ancestor of HEAD (the figures were drawn by code this checkout holds)."""
+    and each of the manifest's commits (one per run segment) is an ancestor of HEAD (the figures were drawn by
+    code this checkout holds)."""
     readme = REPO / "README.md"
     linked = readme_images(readme.read_text(), "docs/results/figures")
     if not linked:
         pytest.skip("the README links no reference figure under docs/results/figures yet")
     assert readme_figure_problems(readme) == []
-    commit = json.loads((REPO / "docs/results/figures" / MANIFEST).read_text())["commit"]
+    commits = json.loads((REPO / "docs/results/figures" / MANIFEST).read_text())["commits"]
     if _git("rev-parse", "--is-inside-work-tree").returncode != 0:
-        pytest.skip("not a git checkout: cannot check the manifest's commit")
-    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
-        if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-            pytest.skip(f"shallow clone: the manifest's commit {commit[:12]} is not in it")
-        pytest.fail(f"the manifest's commit {commit} is not in this repository")
-    assert _git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, \
-        f"the manifest's commit {commit} is not an ancestor of HEAD"
+        pytest.skip("not a git checkout: cannot check the manifest's commits")
+    for commit in commits:
+        if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+                pytest.skip(f"shallow clone: the manifest's commit {commit[:12]} is not in it")
+            pytest.fail(f"the manifest's commit {commit} is not in this repository")
+        assert _git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, \
+            f"the manifest's commit {commit} is not an ancestor of HEAD"

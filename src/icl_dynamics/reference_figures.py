@@ -1,12 +1,14 @@
 """Reference figures: a run's figure PNGs copied into the repository with a manifest of where they came from.
 
 The rule ``reference_figures`` (workflow/rules/report.smk, not part of ``all``) calls :func:`write_reference_figures`
-after a whole run: each ``figures/<stem>.png`` is copied to ``docs/results/figures/<stem>.png``, shrunk below
+after a reference run: each ``figures/<stem>.png`` is copied to ``docs/results/figures/<stem>.png``, shrunk below
 ``max_bytes`` where it is larger (:func:`shrink_png`), and ``docs/results/figures/manifest.json`` records, per file,
-its stem, bytes, sha256 and the rule that drew it with that rule's code fingerprint, and, for the run, the git
-commit and the config files. Snakemake reruns a figure whose code or settings changed before this rule reads it,
-so the fingerprints are those of the code that drew the files. :func:`readme_figure_problems` checks that every
-image a README links under that folder is one of the manifest's (tests/test_reference_figures.py).
+its stem, bytes, sha256, the rule that drew it with that rule's code fingerprint, the git commit of the run and
+its config files. A run that drew only some figures (a segment of a reference run, config key
+``reference_figures``) replaces those entries and keeps the others, each with its own commit. Snakemake reruns a
+figure whose code or settings changed before this rule reads it, so the fingerprints are those of the code that
+drew the files. :func:`readme_figure_problems` checks that every image a README links under that folder is one of
+the manifest's (tests/test_reference_figures.py).
 """
 
 from __future__ import annotations
@@ -100,28 +102,53 @@ def write_reference_figures(figures: dict[str, str | Path], rules: dict[str, tup
     ``folder/manifest.json``; returns the manifest.
 
     ``rules`` maps each stem to (name, code fingerprint) of the rule that drew it; ``config_files`` are the
-    run's config files (paths relative to ``root``, the repository), ``commit`` its git commit."""
+    run's config files (paths relative to ``root``, the repository), ``commit`` its git commit; both are
+    recorded in each new entry. Entries of an existing manifest whose stem is not in ``figures`` are kept as
+    they are (an earlier segment's figures), provided their file is still there unchanged."""
     folder, root = Path(folder), Path(root)
     missing = sorted(set(figures) - set(rules))
     if missing:
         raise ReferenceFigureError(f"no drawing rule given for {', '.join(missing)}")
-    entries = []
+    run = {"commit": commit,
+           "config_files": [{"path": Path(path).as_posix(), "sha256": sha256(root / path)} for path in config_files]}
+    entries = {entry["stem"]: entry for entry in _kept_entries(folder, set(figures))}
     for stem, source in sorted(figures.items()):
         target = folder / f"{stem}.png"
         sizes = shrink_png(source, target, max_bytes)
         name, code = rules[stem]
-        entries.append({"file": target.name, "stem": stem, "bytes": sizes["bytes"], "sha256": sha256(target),
-                        "size": sizes["size"], "source_bytes": sizes["source_bytes"],
-                        "source_size": sizes["source_size"], "rule": name, "code": code})
+        entries[stem] = {"file": target.name, "stem": stem, "bytes": sizes["bytes"], "sha256": sha256(target),
+                         "size": sizes["size"], "source_bytes": sizes["source_bytes"],
+                         "source_size": sizes["source_size"], "rule": name, "code": code, **run}
     manifest = {
-        "commit": commit,
-        "config_files": [{"path": Path(path).as_posix(), "sha256": sha256(root / path)} for path in config_files],
+        "commits": sorted({entry["commit"] for entry in entries.values()}),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "max_bytes": max_bytes,
-        "figures": entries,
+        "figures": [entries[stem] for stem in sorted(entries)],
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def _kept_entries(folder: Path, replaced: set[str]) -> list[dict]:
+    """The entries of ``folder``'s manifest (if any) whose stems are not in ``replaced``, each with its commit
+    and config files (a manifest written before entries carried them has them at its top level). Refused
+    when a kept entry's file is missing or changed: the manifest would then describe a file it does not
+    hold."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    kept = []
+    for entry in old["figures"]:
+        if entry["stem"] in replaced:
+            continue
+        entry = {"commit": old.get("commit"), "config_files": old.get("config_files", []), **entry}
+        file = folder / entry["file"]
+        if not file.is_file() or sha256(file) != entry["sha256"]:
+            raise ReferenceFigureError(f"{file}: listed in {path} but missing or changed; restore it (git checkout) "
+                                       "or draw it again in this run")
+        kept.append(entry)
+    return kept
 
 
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]+)|<img\s[^>]*src=[\"']([^\"']+)[\"']")

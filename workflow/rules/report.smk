@@ -39,21 +39,35 @@ rule report_tables:
         "../scripts/report_tables.py"
 
 
+def reference_stems():
+    """The figures the reference_figures job copies (config ``reference_figures``, a run segment), else all."""
+    stems = config["reference_figures"] or ALL_FIGURES
+    unknown = [stem for stem in stems if stem not in ALL_FIGURES]
+    if unknown:
+        sys.exit(f"ERROR in configuration: reference_figures names unknown figure(s) {', '.join(unknown)}; "
+                 f"the workflow draws {', '.join(ALL_FIGURES)}")
+    return stems
+
+
+REFERENCE_STEMS = reference_stems()
+
+
 rule reference_figures:
-    """docs/results/figures/: every figure PNG of this run (shrunk below 400 KB where larger) and manifest.json
-    (per file: stem, bytes, sha256, the drawing rule's code fingerprint; the commit and the config files).
-    Not part of `all`: run it after a reference run (`snakemake --cores 1 reference_figures`)."""
+    """docs/results/figures/: the figure PNGs of this run (every one, or config reference_figures for a run
+    segment; shrunk below 400 KB where larger) and manifest.json (per file: stem, bytes, sha256, the drawing
+    rule's code fingerprint, the run's commit and config files; the entries of figures not drawn now are
+    kept). Not part of `all`: run it after a reference run (`snakemake --cores 1 reference_figures`)."""
     input:
-        figures=[figure_paths(stem)[1] for stem in ALL_FIGURES],
+        figures=[figure_paths(stem)[1] for stem in REFERENCE_STEMS],
     output:
-        figures=[f"docs/results/figures/{stem}.png" for stem in ALL_FIGURES],
+        figures=[f"docs/results/figures/{stem}.png" for stem in REFERENCE_STEMS],
         manifest="docs/results/figures/manifest.json",
     params:
         # stem -> (name, code fingerprint) of the rule that draws figures/<stem>.png; a function, evaluated
         # when the job is built, after every rule file was read
         rules=lambda wildcards: {
             stem: (r.name, dict(r.params.items())["code"])
-            for stem in ALL_FIGURES
+            for stem in REFERENCE_STEMS
             for r in workflow.rules
             if r.is_producer(figure_paths(stem)[1])
         },

@@ -1,5 +1,5 @@
 """Thin entry point of rule reference_figures: a run's figure PNGs, shrunk where large, and their manifest in
-docs/results/figures/ (icl_dynamics.reference_figures)."""
+docs/results/figures/ (icl_dynamics.reference_figures); entries of figures this run did not draw are kept."""
 
 from pathlib import Path
 
@@ -9,9 +9,11 @@ from icl_dynamics.workflow_io.rule_context import rule_logging
 with rule_logging(snakemake.log[0]):
     params = snakemake.params
     figures = {Path(path).stem: path for path in snakemake.input.figures}
+    commit = run_commit(params.root)
     manifest = write_reference_figures(figures, params.rules, Path(snakemake.output.manifest).parent,
-                                       params.config_files, run_commit(params.root), root=params.root,
+                                       params.config_files, commit, root=params.root,
                                        max_bytes=params.max_bytes)
     for entry in manifest["figures"]:
-        print(f"{entry['file']}: {entry['source_bytes']} -> {entry['bytes']} bytes, {entry['size']} px")
-    print(f"commit {manifest['commit']}, config {[c['path'] for c in manifest['config_files']]}")
+        drawn = "drawn now" if entry["stem"] in figures else f"kept from {entry['commit'][:12]}"
+        print(f"{entry['file']}: {entry['source_bytes']} -> {entry['bytes']} bytes, {entry['size']} px ({drawn})")
+    print(f"this run: {len(figures)} figure(s), commit {commit}, config {list(params.config_files)}")

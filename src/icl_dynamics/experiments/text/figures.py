@@ -64,7 +64,10 @@ def figS5(tables: dict, settings: dict) -> plt.Figure:
         axes[0, col].set_title(f"{layers} layer{'s' if layers > 1 else ''}")
         axes[1, col].set_ylim(bottom=0)
         axes[2, col].set_xlabel("bytes trained on")
-    legend_below(fig, axes[1, int(np.argmax(depths))])
+    legend_axis = axes[1, int(np.argmax(depths))]
+    legend_axis.fill_between([], [], [], color="0.5", alpha=0.25, lw=0,  # a legend entry only: draws nothing
+                             label="QK rank row: line mean, band min-max over heads and seeds")
+    legend_below(fig, legend_axis)
     fig.suptitle("Fig. S5: ICL on real code (byte-level attention-only models, Python standard library)")
     return fig
 
