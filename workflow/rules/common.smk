@@ -35,6 +35,17 @@ ALL_FIGURES = []
 CLAIM_TABLES = []
 
 
+def reference_stems():
+    """The figures the reference_figures job copies (config ``reference_figures``, a run segment), else all; called
+    in report.smk, after every rule file has added its figures to ALL_FIGURES."""
+    stems = config["reference_figures"] or ALL_FIGURES
+    unknown = [stem for stem in stems if stem not in ALL_FIGURES]
+    if unknown:
+        sys.exit(f"ERROR in configuration: reference_figures names unknown figure(s) {', '.join(unknown)}; "
+                 f"the workflow draws {', '.join(ALL_FIGURES)}")
+    return stems
+
+
 def figure_paths(stem):
     """The PDF and PNG twin of ``figures/<stem>``."""
     return [f"figures/{stem}.pdf", f"figures/{stem}.png"]

@@ -39,16 +39,6 @@ rule report_tables:
         "../scripts/report_tables.py"
 
 
-def reference_stems():
-    """The figures the reference_figures job copies (config ``reference_figures``, a run segment), else all."""
-    stems = config["reference_figures"] or ALL_FIGURES
-    unknown = [stem for stem in stems if stem not in ALL_FIGURES]
-    if unknown:
-        sys.exit(f"ERROR in configuration: reference_figures names unknown figure(s) {', '.join(unknown)}; "
-                 f"the workflow draws {', '.join(ALL_FIGURES)}")
-    return stems
-
-
 REFERENCE_STEMS = reference_stems()
 
 
