@@ -15,6 +15,7 @@ from icl_dynamics.reference_figures import (
     ReferenceFigureError,
     readme_figure_problems,
     readme_images,
+    committed_manifest,
     run_commit,
     sha256,
     shrink_png,
@@ -112,6 +113,25 @@ def test_a_run_segment_replaces_its_figures_and_keeps_the_others_with_their_comm
     with pytest.raises(ReferenceFigureError, match="fig1_a.png: listed in .* but missing or changed"):
         write_reference_figures({"fig2_b": redrawn}, {"fig2_b": ("grokking_figure", "def")}, folder, [], "4" * 40,
                                 root=tmp_path)
+
+
+def test_a_segment_keeps_the_committed_entries_when_snakemake_removed_the_manifest(tmp_path):
+    """Snakemake removes a job's outputs (the manifest among them) before the job runs: the kept entries then
+    come from the manifest committed at HEAD."""
+    folder, first = _reference(tmp_path)
+    git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "reference")
+    assert committed_manifest(tmp_path, folder) == first
+    (folder / MANIFEST).unlink()
+    redrawn = _noisy_png(tmp_path / "fig2_b.png", 300, 200, seed=7)
+    manifest = write_reference_figures({"fig2_b": redrawn}, {"fig2_b": ("grokking_figure", "def")}, folder, [],
+                                       "1" * 40, root=tmp_path, previous=committed_manifest(tmp_path, folder))
+    assert [e["stem"] for e in manifest["figures"]] == ["fig1_a", "fig2_b"]
+    assert manifest["figures"][0] == first["figures"][0] and manifest["commits"] == ["0" * 40, "1" * 40]
+    (tmp_path / "elsewhere").mkdir()
+    assert committed_manifest(tmp_path, tmp_path / "elsewhere") is None  # nothing committed there
 
 
 def test_readme_check_names_missing_unlisted_and_changed_images(tmp_path):

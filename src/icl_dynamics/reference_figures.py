@@ -97,21 +97,23 @@ def run_commit(root: str | Path) -> str:
 
 def write_reference_figures(figures: dict[str, str | Path], rules: dict[str, tuple[str, str]], folder: str | Path,
                             config_files: list[str | Path], commit: str, root: str | Path = ".",
-                            max_bytes: int = MAX_BYTES) -> dict:
+                            max_bytes: int = MAX_BYTES, previous: dict | None = None) -> dict:
     """Copy each ``figures[stem]`` (a PNG) to ``folder/<stem>.png`` (:func:`shrink_png`) and write
     ``folder/manifest.json``; returns the manifest.
 
     ``rules`` maps each stem to (name, code fingerprint) of the rule that drew it; ``config_files`` are the
     run's config files (paths relative to ``root``, the repository), ``commit`` its git commit; both are
     recorded in each new entry. Entries of an existing manifest whose stem is not in ``figures`` are kept as
-    they are (an earlier segment's figures), provided their file is still there unchanged."""
+    they are (an earlier segment's figures), provided their file is still there unchanged; ``previous`` is that
+    manifest when the file is gone (Snakemake removes a job's outputs before it runs: the rule passes the
+    committed one, :func:`committed_manifest`)."""
     folder, root = Path(folder), Path(root)
     missing = sorted(set(figures) - set(rules))
     if missing:
         raise ReferenceFigureError(f"no drawing rule given for {', '.join(missing)}")
     run = {"commit": commit,
            "config_files": [{"path": Path(path).as_posix(), "sha256": sha256(root / path)} for path in config_files]}
-    entries = {entry["stem"]: entry for entry in _kept_entries(folder, set(figures))}
+    entries = {entry["stem"]: entry for entry in _kept_entries(folder, set(figures), previous)}
     for stem, source in sorted(figures.items()):
         target = folder / f"{stem}.png"
         sizes = shrink_png(source, target, max_bytes)
@@ -129,15 +131,26 @@ def write_reference_figures(figures: dict[str, str | Path], rules: dict[str, tup
     return manifest
 
 
-def _kept_entries(folder: Path, replaced: set[str]) -> list[dict]:
+def committed_manifest(root: str | Path, folder: str | Path) -> dict | None:
+    """The manifest of ``folder`` as committed at HEAD of the checkout at ``root`` (None if there is none)."""
+    root = Path(root)
+    path = (Path(folder).resolve() / MANIFEST).relative_to(root.resolve()).as_posix()
+    done = subprocess.run(["git", "-C", str(root), "show", f"HEAD:{path}"], capture_output=True, text=True)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def _kept_entries(folder: Path, replaced: set[str], previous: dict | None = None) -> list[dict]:
     """The entries of ``folder``'s manifest (if any) whose stems are not in ``replaced``, each with its commit
     and config files (a manifest written before entries carried them has them at its top level). Refused
     when a kept entry's file is missing or changed: the manifest would then describe a file it does not
     hold."""
     path = folder / MANIFEST
-    if not path.is_file():
+    if path.is_file():
+        old = json.loads(path.read_text())
+    elif previous is not None:
+        old = previous
+    else:
         return []
-    old = json.loads(path.read_text())
     kept = []
     for entry in old["figures"]:
         if entry["stem"] in replaced:
