@@ -130,6 +130,11 @@ def test_a_segment_keeps_the_committed_entries_when_snakemake_removed_the_manife
                                        "1" * 40, root=tmp_path, previous=committed_manifest(tmp_path, folder))
     assert [e["stem"] for e in manifest["figures"]] == ["fig1_a", "fig2_b"]
     assert manifest["figures"][0] == first["figures"][0] and manifest["commits"] == ["0" * 40, "1" * 40]
+    (folder / MANIFEST).unlink()
+    (folder / "fig1_a.png").unlink()  # a kept file gone: the message names where it is listed
+    with pytest.raises(ReferenceFigureError, match="fig1_a.png: listed in the committed manifest.json but missing"):
+        write_reference_figures({"fig2_b": redrawn}, {"fig2_b": ("grokking_figure", "def")}, folder, [], "1" * 40,
+                                root=tmp_path, previous=committed_manifest(tmp_path, folder))
     (tmp_path / "elsewhere").mkdir()
     assert committed_manifest(tmp_path, tmp_path / "elsewhere") is None  # nothing committed there
 

@@ -146,9 +146,9 @@ def _kept_entries(folder: Path, replaced: set[str], previous: dict | None = None
     hold."""
     path = folder / MANIFEST
     if path.is_file():
-        old = json.loads(path.read_text())
+        old, source = json.loads(path.read_text()), str(path)
     elif previous is not None:
-        old = previous
+        old, source = previous, f"the committed {MANIFEST}"
     else:
         return []
     kept = []
@@ -158,7 +158,7 @@ def _kept_entries(folder: Path, replaced: set[str], previous: dict | None = None
         entry = {"commit": old.get("commit"), "config_files": old.get("config_files", []), **entry}
         file = folder / entry["file"]
         if not file.is_file() or sha256(file) != entry["sha256"]:
-            raise ReferenceFigureError(f"{file}: listed in {path} but missing or changed; restore it (git checkout) "
+            raise ReferenceFigureError(f"{file}: listed in {source} but missing or changed; restore it (git checkout) "
                                        "or draw it again in this run")
         kept.append(entry)
     return kept
