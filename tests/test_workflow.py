@@ -113,6 +113,21 @@ def test_dry_run_plans_every_figure_and_the_scorecard(configfiles):
     assert "results/claims/validity_map.csv" in proc.stdout
 
 
+def test_ablations_null_plans_the_main_family_alone(tmp_path):
+    """`attention: {ablations: null}` in a config file drops config/config.yaml's noLN family (a config file
+    cannot delete a key): no noLN job, no figure S2, while the main family and the attention rows stay."""
+    extra = tmp_path / "main_only.yaml"
+    extra.write_text("attention:\n  ablations: null\n")
+    proc = run_snakemake(REPO, "-n", "--nolock", "--cores", "2", "all", "--configfile", "config/quick.yaml",
+                         "--configfile", str(extra))
+    assert "family=main" in proc.stdout
+    assert "noLN" not in proc.stdout
+    assert "figS2_model_family_ablation" not in proc.stdout
+    assert "results/claims/attention.csv" in proc.stdout
+    default = run_snakemake(REPO, "-n", "--nolock", "--cores", "2", "all", "--configfile", "config/quick.yaml")
+    assert "family=noLN" in default.stdout
+
+
 @pytest.mark.parametrize("device,gpus", [("cuda-nodes", 1), ("auto", 0)])
 def test_training_rules_request_a_gpu_only_for_cuda(tmp_path, device, gpus):
     """With device: cuda-nodes (GPUs on the compute nodes) the training jobs carry gpu=1 (the SLURM executor

@@ -14,6 +14,11 @@ CONFIG_SECTIONS = ["linear", "measures", "attention", "grokking", "text"]
 try:
     # Snakemake reads --configfile itself and keeps the last of two equal keys: refuse them.
     check_config_files(workflow.configfiles)
+    # Snakemake merges a --configfile into config/config.yaml and cannot delete a key: `attention: {ablations:
+    # null}` trains the main family alone (a run segment without figure S2 and rows N1-<family>).
+    if isinstance(config.get("attention"), dict) and "ablations" in config["attention"] \
+            and config["attention"]["ablations"] is None:
+        config["attention"]["ablations"] = {}
     validate(config, "config")
     for _section in CONFIG_SECTIONS:
         if _section in config:
