@@ -10,12 +10,15 @@ Two kinds (workflow/rules/common.smk gives each rule one, and the Snakefile refu
   and what depends on it.
 
 Each file enters as its AST without docstrings, so comments, docstrings and formatting change nothing.
+A source text is parsed once per process (:func:`_parsed`, keyed by the text itself, so an edited file is
+parsed again): the Snakefile asks for about 75 fingerprints whose import closures share most modules.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -33,17 +36,16 @@ def _module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
     return None
 
 
-def _package_imports(tree: ast.AST, root: Path) -> set[str]:
-    """Modules of the package at ``root`` imported by a module (``from a.b import c`` counts a.b.c when it
-    is a module)."""
+def _package_imports(text: str, root: Path) -> set[str]:
+    """Modules of the package at ``root`` imported by the module whose source is ``text`` (``from a.b import
+    c`` counts a.b.c when it is a module)."""
     package, found = root.name, set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == package}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names
-                      if _module_file(f"{node.module}.{alias.name}", root) is not None}
+    for module, names in _parsed(text)[1]:
+        if module is None:
+            found |= {name for name in names if name.split(".")[0] == package}
+        elif module.split(".")[0] == package:
+            found.add(module)
+            found |= {f"{module}.{name}" for name in names if _module_file(f"{module}.{name}", root) is not None}
     return found
 
 
@@ -54,6 +56,21 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
                 node.body = node.body[1:] or [ast.Pass()]
     return tree
+
+
+@lru_cache(maxsize=None)
+def _parsed(text: str) -> tuple[bytes, tuple[tuple[str | None, tuple[str, ...]], ...]]:
+    """One source text, parsed once: its AST dump without docstrings (what a fingerprint hashes) and its
+    import statements, as (None, names) for ``import names`` and (module, names) for ``from module import
+    names`` (relative imports have no package prefix and are never the package's)."""
+    tree = ast.parse(text)
+    imports = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.append((None, tuple(alias.name for alias in node.names)))
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imports.append((node.module, tuple(alias.name for alias in node.names)))
+    return ast.dump(_strip_docstrings(tree)).encode(), tuple(imports)
 
 
 # Modules a training module imports that compute nothing of a run: config validation (its defaults live in
@@ -71,14 +88,14 @@ def _closure(modules: list[str], root: Path, skip: set[str]) -> list[str]:
         seen.add(name)
         path = _module_file(name, root)
         if path is not None:
-            todo += sorted(_package_imports(ast.parse(path.read_text()), root) - seen)
+            todo += sorted(_package_imports(path.read_text(), root) - seen)
     return sorted(name for name in seen if _module_file(name, root) is not None)
 
 
 def _digest(names: list[str], root: Path, digest=None) -> str:
     digest = digest or hashlib.sha256()
     for name in names:
-        digest.update(name.encode() + ast.dump(_strip_docstrings(ast.parse(_module_file(name, root).read_text()))).encode())
+        digest.update(name.encode() + _parsed(_module_file(name, root).read_text())[0])
     return digest.hexdigest()[:16]
 
 
@@ -94,6 +111,6 @@ def script_code(script: str | Path, root: Path = PACKAGE_ROOT) -> str:
     """A hash of everything a workflow script runs: the script's own AST (without docstrings) and every
     module of the package at ``root`` it imports, transitively (nothing left out: a non-training rule is
     cheap to rerun, and config code may shape what it computes)."""
-    tree = ast.parse(Path(script).read_text())
-    digest = hashlib.sha256(ast.dump(_strip_docstrings(tree)).encode())
-    return _digest(_closure(sorted(_package_imports(tree, root)), root, set()), root, digest)
+    text = Path(script).read_text()
+    digest = hashlib.sha256(_parsed(text)[0])
+    return _digest(_closure(sorted(_package_imports(text, root)), root, set()), root, digest)
