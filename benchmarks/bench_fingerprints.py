@@ -2,19 +2,21 @@
 run, and each job that a cluster executor starts parses it again), parsing each source text once per process
 (:func:`icl_dynamics.workflow_io.fingerprints._parsed`) against parsing it again for every fingerprint.
 
-The workload is the Snakefile's: the fingerprint of every workflow script and of every training module, each
-twice (once in a rule's params, once in the check at the end of the Snakefile). The baseline clears the
+The workload is the Snakefile's: every ``rule_code("<script>")`` and ``train_code(<rule>, "<module>")`` call in
+workflow/rules/*.smk (31 and 6; one script is named by two rules), each twice (once in a rule's params, once
+in the check at the end of the Snakefile), 74 fingerprints of 36 distinct codes. The baseline clears the
 parse cache before each fingerprint, so each one parses its own import closure; the code before the cache
 parsed every file of the closure twice per fingerprint, so the baseline flatters it. Both give the same
 hashes (checked).
 
     python benchmarks/bench_fingerprints.py [--repeats 3]
 
-Measured on the 2-core development machine beside two training jobs (both cores busy): parsed once 0.64 s,
-parsed per fingerprint 5.11 s (8.0x), the same 42 distinct hashes for 84 fingerprints.
+Measured on the 2-core development machine beside two training jobs (both cores busy): parsed once 0.77 s,
+parsed per fingerprint 4.52 s (5.8x), the same hashes (36 distinct of 74).
 """
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -22,17 +24,25 @@ from icl_dynamics.workflow_io import fingerprints
 from icl_dynamics.workflow_io.fingerprints import script_code, training_code
 
 REPO = Path(__file__).resolve().parents[1]
-TRAINING_MODULES = ["attention.run", "attention.batched", "grokking.run", "grokking.batched",
-                    "linear.simulate", "text.run"]
+RULE_CODE = re.compile(r'rule_code\("(\w+)"\)')
+TRAIN_CODE = re.compile(r'train_code\("\w+", "([\w.]+)"\)')
+
+
+def snakefile_calls() -> list:
+    """(function, argument) of every fingerprint the rule files ask for, in their order."""
+    calls = []
+    for rules in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = rules.read_text()
+        calls += [(training_code, module) for module in TRAIN_CODE.findall(text)]
+        calls += [(script_code, REPO / "workflow" / "scripts" / f"{name}.py") for name in RULE_CODE.findall(text)]
+    return calls
 
 
 def workload(clear_each: bool) -> list[str]:
     """Every fingerprint the Snakefile asks for, twice; with ``clear_each`` the parse cache is emptied first."""
     hashes = []
-    jobs = [(training_code, f"icl_dynamics.experiments.{m}") for m in TRAINING_MODULES]
-    jobs += [(script_code, path) for path in sorted((REPO / "workflow" / "scripts").glob("*.py"))]
     for _ in range(2):
-        for function, argument in jobs:
+        for function, argument in snakefile_calls():
             if clear_each:
                 fingerprints._parsed.cache_clear()
             hashes.append(function(argument))
