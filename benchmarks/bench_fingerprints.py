@@ -11,8 +11,8 @@ hashes (checked).
 
     python benchmarks/bench_fingerprints.py [--repeats 3]
 
-Measured on the 2-core development machine beside two training jobs (both cores busy): parsed once 0.77 s,
-parsed per fingerprint 4.52 s (5.8x), the same hashes (36 distinct of 74).
+Measured on the 2-core development machine, two runs (one beside two training jobs, one idle): parsed once 0.77-0.95 s,
+parsed per fingerprint 4.52-5.09 s (5.4-5.8x), the same hashes (36 distinct of 74).
 """
 
 import argparse
@@ -38,11 +38,11 @@ def snakefile_calls() -> list:
     return calls
 
 
-def workload(clear_each: bool) -> list[str]:
-    """Every fingerprint the Snakefile asks for, twice; with ``clear_each`` the parse cache is emptied first."""
+def workload(calls: list, clear_each: bool) -> list[str]:
+    """Every fingerprint of ``calls``, twice; with ``clear_each`` the parse cache is emptied before each."""
     hashes = []
     for _ in range(2):
-        for function, argument in snakefile_calls():
+        for function, argument in calls:
             if clear_each:
                 fingerprints._parsed.cache_clear()
             hashes.append(function(argument))
@@ -53,13 +53,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="timings per variant; the best is printed")
     args = parser.parse_args()
-    results = {}
+    calls, results = snakefile_calls(), {}
     for name, clear_each in (("parsed once per process", False), ("parsed per fingerprint (baseline)", True)):
         times = []
         for _ in range(args.repeats):
             fingerprints._parsed.cache_clear()
             start = time.perf_counter()
-            hashes = workload(clear_each)
+            hashes = workload(calls, clear_each)
             times.append(time.perf_counter() - start)
         results[name] = (min(times), hashes)
         print(f"{name:36s} {min(times):6.2f} s for {len(hashes)} fingerprints")
